@@ -1,0 +1,26 @@
+# Helpers for CLI tests (sourced). Each assertion prints what differed and exits 1.
+
+fail() { echo "FAIL: $*" >&2; exit 1; }
+
+# expect_exit CODE CMD...: runs CMD, captures stdout/stderr into $OUT/$ERR, checks the exit code.
+expect_exit() {
+  local want=$1; shift
+  OUT=$("$@" 2>"$TMP/stderr"); local rc=$?
+  ERR=$(cat "$TMP/stderr")
+  [ "$rc" -eq "$want" ] || fail "'$*' exited $rc, expected $want; stderr: $ERR"
+}
+
+# expect_err_contains TEXT: the last command's stderr contains TEXT.
+expect_err_contains() {
+  case "$ERR" in *"$1"*) ;; *) fail "stderr lacks '$1': $ERR" ;; esac
+}
+
+expect_out_contains() {
+  case "$OUT" in *"$1"*) ;; *) fail "stdout lacks '$1': $OUT" ;; esac
+}
+
+# jqv FILTER: runs jq on $OUT (the last command's stdout) and prints the result.
+jqv() { printf '%s' "$OUT" | jq -r "$1"; }
+
+# expect_eq WHAT GOT WANT
+expect_eq() { [ "$2" = "$3" ] || fail "$1: got '$2', expected '$3'"; }
