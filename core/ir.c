@@ -295,12 +295,13 @@ static bool is_quant_aux(const smelt_model *m, const char *name)
 
 int64_t smelt_model_param_count(const smelt_model *m)
 {
-    bool any_quant = false;
-    for (int i = 0; i < m->n_tensors; i++) any_quant |= m->tensors[i].quant.kind != SMELT_QUANT_NONE;
     int64_t total = 0;
     for (int i = 0; i < m->n_tensors; i++) {
-        if (any_quant && is_quant_aux(m, m->tensors[i].name)) continue;
-        total += smelt_shape_numel(m->tensors[i].ndim, m->tensors[i].shape);
+        const smelt_tensor *t = &m->tensors[i];
+        /* Integer tensors that are not quantized weights are indices and shapes, not parameters. */
+        if (t->quant.kind == SMELT_QUANT_NONE && !smelt_dtype_traits(t->dtype)->is_float) continue;
+        if (is_quant_aux(m, t->name)) continue;
+        total += smelt_shape_numel(t->ndim, t->shape);
     }
     return total;
 }

@@ -172,7 +172,9 @@ int64_t smelt_shape_numel(int ndim, const int64_t *shape);
 /* "[4096, 256]" into buf. */
 const char *smelt_shape_str(int ndim, const int64_t *shape, char *buf, size_t cap);
 
-/* Sum of element counts of weights (not quantization scales/zero points). */
+/* Number of parameters: elements of floating-point and quantized weight tensors. Integer tensors
+ * that are not quantized weights (ONNX shape constants, token ids) and the scales/zero points of
+ * quantized weights are not counted. */
 int64_t smelt_model_param_count(const smelt_model *m);
 
 /* Checks the model is self-consistent: every tensor's nbytes matches dtype and shape, node inputs
