@@ -1,0 +1,30 @@
+#!/usr/bin/env bash
+# The demo: the longest pipeline smelt runs today, on the models bundled in models/.
+#   import (HF bf16 shards -> .smelt) -> verify checksums -> inspect -> export back to HF and
+#   check the round trip is byte-exact -> tokenize with the model's tokenizer -> ONNX import.
+# Later stages (quant, eval, gate, report) join here as they land.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+make -s -j"$(nproc)"
+smelt=build/smelt
+out=build/demo
+rm -rf "$out" && mkdir -p "$out"
+
+echo "== import the teacher (Hugging Face, 2 bf16 shards)"
+$smelt import models/llama-teacher -o "$out/teacher.smelt"
+echo "== verify every tensor checksum"
+$smelt verify "$out/teacher.smelt"
+echo "== inspect the artifact"
+$smelt inspect "$out/teacher.smelt" | head -8
+echo "== export back to a Hugging Face folder and compare tensors byte for byte"
+$smelt export "$out/teacher.smelt" -o "$out/teacher-hf"
+$smelt import "$out/teacher-hf" -o "$out/teacher2.smelt" >/dev/null
+$smelt export "$out/teacher2.smelt" -o "$out/teacher-hf2" >/dev/null
+cmp "$out/teacher-hf/model.safetensors" "$out/teacher-hf2/model.safetensors" \
+  && echo "import -> export -> import -> export: model.safetensors identical byte for byte"
+echo "== tokenize"
+printf 'The quick brown fox' | $smelt tokenize models/llama-teacher --json
+echo "== import the ONNX models"
+$smelt import models/tiny-llama/model.onnx -o "$out/tiny-llama-onnx.smelt"
+$smelt import models/fashion-cnn/model.onnx -o "$out/fashion-cnn.smelt"
+$smelt inspect models/fashion-cnn/model.onnx | head -6
