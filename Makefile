@@ -93,8 +93,11 @@ check: test
 asan:
 	@$(MAKE) --no-print-directory CONFIG=asan test
 
-bench: $(SMELT_BIN)
-	@bash tests/bench/run.sh $(SMELT_BIN)
+$(B)/bench_%: tests/bench/bench_%.c $(B)/libsmelt.a
+	$(CC) $(CFLAGS_ALL) $(LDOPT) -o $@ $< $(B)/libsmelt.a $(DEP_LIBS)
+
+bench: $(SMELT_BIN) $(B)/bench_import
+	@bash tests/bench/run.sh $(SMELT_BIN) $(B)
 
 install: $(SMELT_BIN)
 	install -d $(DESTDIR)$(PREFIX)/bin

@@ -12,7 +12,7 @@ packages=(
   libpcre2-dev                        # the GPT-2 pre-tokenizer regex (Unicode classes)
   libcmocka-dev                       # unit tests
   libssl-dev                          # SHA-256 (libcrypto) for provenance and checksums
-  jq                                  # CLI tests read smelt's --json output
+  jq unzip                            # CLI tests read smelt's --json output and artifact entries
   dataset-fashion-mnist               # fashion-cnn accuracy test data
   libonnx-testdata                    # ONNX backend conformance tests
 )
