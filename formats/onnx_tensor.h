@@ -49,4 +49,7 @@ smelt_err *onnx_tensor_decode(onnx_ctx *ctx, const Onnx__TensorProto *tp, const 
 /* ONNX's name for a TensorProto.DataType value ("float", "int64", "string"), or NULL if unknown. */
 const char *onnx_type_name(int onnx_type);
 
+/* A malloc'd formatted string (message locators such as "initializer 'w'"); NULL on OOM. */
+char *onnx_fmt(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
 #endif
