@@ -92,8 +92,9 @@ smelt_err *art_check_quant(const smelt_model *m, const smelt_tensor *t);
 /* Builds graph.json: nodes with attributes (TENSOR attributes refer to the manifest's constants in
  * node/attribute order), graph inputs/outputs, opsets. */
 smelt_err *art_graph_build(const char *path, const smelt_model *m, json_t **out);
-/* Adds graph.json's nodes, inputs, outputs and opsets to m. */
-smelt_err *art_graph_parse(const char *path, const json_t *g, smelt_model *m, const art_consts *consts);
+/* Adds graph.json's nodes, inputs, outputs and opsets to m. TENSOR attributes take their tensor
+ * out of consts (each constant may be used once). */
+smelt_err *art_graph_parse(const char *path, const json_t *g, smelt_model *m, art_consts *consts);
 
 /* JSON helpers (artifact_json.c). `loc` is the message prefix: "out.smelt: manifest.json: tensors[3] 'w'". */
 

@@ -28,6 +28,7 @@ done
 
 for t in tests/cli/*.sh; do
   [ -f "$t" ] || continue
+  [ "$(basename "$t")" = lib.sh ] && continue
   name=$(basename "$t" .sh)
   export TMP=$(mktemp -d)
   if out=$(bash "$t" 2>&1); then
