@@ -109,8 +109,9 @@ static smelt_err *collect_blobs(const char *path, const smelt_model *m, art_blob
     for (int i = 0; i < n; i++) {
         const smelt_tensor *t = b[i].t;
         if (!t->data && t->nbytes) {
+            smelt_err *err = SMELT_ERR(SMELT_E_INVALID, "%s: tensor '%s' has no data", path, b[i].name);
             free(b);
-            return SMELT_ERR(SMELT_E_INVALID, "%s: tensor '%s' has no data", path, b[i].name);
+            return err;
         }
         pos = (pos + ART_ALIGN - 1) / ART_ALIGN * ART_ALIGN;
         b[i].offset = pos;
