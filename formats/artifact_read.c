@@ -58,6 +58,11 @@ smelt_err *art_reader_open(const char *file, const char *shown, art_reader *r)
     memset(r, 0, sizeof *r);
     r->path = shown;
     SMELT_TRY(smelt_map_file(file, &r->map));
+    if (r->map.size == 0) {
+        /* libzip would take zero bytes for a valid empty archive */
+        smelt_unmap(&r->map);
+        return SMELT_ERR(SMELT_E_TRUNCATED, "%s: empty file, not a .smelt artifact", shown);
+    }
     zip_error_t ze;
     zip_error_init(&ze);
     zip_source_t *src = zip_source_buffer_create(r->map.data, r->map.size, 0, &ze);

@@ -5,6 +5,24 @@ expect_exit 0 "$SMELT" import models/llama-teacher -o "$TMP/t.smelt" --json
 expect_eq "import params" "$(jqv .params)" 6819072
 expect_exit 0 "$SMELT" verify "$TMP/t.smelt"
 expect_out_contains "57 tensors"
+expect_exit 0 "$SMELT" verify "$TMP/t.smelt" --json
+expect_eq "verify ok" "$(jqv .ok)" true
+# tensors.bin is the first entry, stored, its data 64-byte aligned at byte 64
+expect_eq "first entry" "$(unzip -Z1 "$TMP/t.smelt" | head -1)" tensors.bin
+expect_eq "stored" "$(unzip -Zv "$TMP/t.smelt" tensors.bin | grep -c 'compression method:.*none (stored)')" 1
+# one flipped weight byte: verify names the tensor and fails; inspect (no hashing) still opens it
+cp "$TMP/t.smelt" "$TMP/flip.smelt"
+off=$((64 + 5000000))
+orig=$(od -An -tu1 -j $off -N1 "$TMP/flip.smelt" | tr -d ' ')
+printf "$(printf '\\%03o' $(( (orig + 1) % 256 )))" | dd of="$TMP/flip.smelt" bs=1 seek=$off conv=notrunc status=none
+expect_exit 1 "$SMELT" verify "$TMP/flip.smelt"
+expect_err_contains "SHA-256"
+expect_err_contains "does not match the manifest"
+expect_exit 1 "$SMELT" verify "$TMP/flip.smelt" --json
+expect_eq "verify not ok" "$(jqv .ok)" false
+expect_exit 0 "$SMELT" inspect "$TMP/flip.smelt"
+expect_exit 1 "$SMELT" verify models/tiny-llama/model.onnx
+expect_err_contains "not a valid .smelt artifact"
 expect_exit 0 "$SMELT" inspect --json "$TMP/t.smelt"
 expect_eq "artifact params" "$(jqv .params)" 6819072
 expect_eq "artifact source" "$(jqv .source)" smelt
