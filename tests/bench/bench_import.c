@@ -56,8 +56,12 @@ int main(int argc, char **argv)
     int runs = atoi(argv[3]);
     if (runs < 1 || runs > 64) runs = 9;
     static const char *const shards[] = {"model-00001-of-00002.safetensors", "model-00002-of-00002.safetensors"};
-    series base = {"read(2) of both shards into memory"}, imp = {"smelt HF import (mmap, graph, no hashing)"},
-           imph = {"smelt HF import with SHA-256 provenance"}, ar = {"smelt artifact open (mmap)"};
+    series base = {.name = "read(2) of both shards into memory"}, imp = {.name = "smelt HF import (mmap, graph, no hashing)"},
+           imph = {.name = "smelt HF import with SHA-256 provenance"}, aw = {.name = "smelt artifact write (hash + zip, fsync)"},
+           ar = {.name = "smelt artifact open (mmap)"}, av = {.name = "smelt verify (every SHA-256 and CRC)"};
+    char *tmp_art = malloc(strlen(art) + 8);
+    sprintf(tmp_art, "%s.bench", art);
+    artifact_write_opts wo = {"any", "bench", "bench"};
     for (int r = 0; r < runs; r++) {
         double t0 = smelt_now();
         for (int i = 0; i < 2; i++) {
@@ -75,6 +79,11 @@ int main(int argc, char **argv)
             t0 = smelt_now();
             err = hf_import(dir, true, &m);
             imph.t[r] = smelt_now() - t0;
+            if (!err) {
+                t0 = smelt_now();
+                err = artifact_write(tmp_art, m, &wo);
+                aw.t[r] = smelt_now() - t0;
+            }
             smelt_model_free(m);
         }
         if (!err) {
@@ -82,6 +91,12 @@ int main(int argc, char **argv)
             err = artifact_read(art, &m);
             ar.t[r] = smelt_now() - t0;
             smelt_model_free(m);
+        }
+        if (!err) {
+            int n;
+            t0 = smelt_now();
+            err = artifact_verify(art, &n);
+            av.t[r] = smelt_now() - t0;
         }
         if (err) {
             fprintf(stderr, "bench_import: %s\n", smelt_err_msg(err));
@@ -94,6 +109,10 @@ int main(int argc, char **argv)
     report(stdout, &base, runs, base_med);
     report(stdout, &imp, runs, base_med);
     report(stdout, &imph, runs, base_med);
+    report(stdout, &aw, runs, base_med);
     report(stdout, &ar, runs, base_med);
+    report(stdout, &av, runs, base_med);
+    remove(tmp_art);
+    free(tmp_art);
     return 0;
 }
