@@ -15,7 +15,7 @@ $smelt import models/llama-teacher -o "$out/teacher.smelt"
 echo "== verify every tensor checksum"
 $smelt verify "$out/teacher.smelt"
 echo "== inspect the artifact"
-$smelt inspect "$out/teacher.smelt" | head -8
+$smelt inspect "$out/teacher.smelt" | sed -n 1,8p
 echo "== export back to a Hugging Face folder and compare tensors byte for byte"
 $smelt export "$out/teacher.smelt" -o "$out/teacher-hf"
 $smelt import "$out/teacher-hf" -o "$out/teacher2.smelt" >/dev/null
@@ -27,4 +27,4 @@ printf 'The quick brown fox' | $smelt tokenize models/llama-teacher --json
 echo "== import the ONNX models"
 $smelt import models/tiny-llama/model.onnx -o "$out/tiny-llama-onnx.smelt"
 $smelt import models/fashion-cnn/model.onnx -o "$out/fashion-cnn.smelt"
-$smelt inspect models/fashion-cnn/model.onnx | head -6
+$smelt inspect models/fashion-cnn/model.onnx | sed -n 1,6p
