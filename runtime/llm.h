@@ -1,0 +1,60 @@
+/* The CPU engine for decoder language models (Llama family and GPT-2) imported into the IR.
+ *
+ * An engine binds the model's weights once (f32 weights are used in place, from the mapping;
+ * bf16/f16 ones are widened to f32 copies the engine owns) and runs forward passes over a ragged
+ * batch: any number of sequences, each adding any number of tokens after what its KV cache already
+ * holds. One call therefore serves prefill (one sequence, many tokens), decode (many sequences, one
+ * token each) and anything between, which is how the serving and eval stages schedule requests.
+ * Sequences are created and retired independently between calls.
+ *
+ * The matrix products go to OpenBLAS sgemm over all the batch's tokens at once; attention, norms,
+ * RoPE and activations are our own loops on the thread pool (core/threads.h).
+ *
+ * Ownership: the engine borrows the model (which must outlive it); a sequence belongs to the engine
+ * that made it and is freed before it.
+ */
+#ifndef SMELT_LLM_H
+#define SMELT_LLM_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "core/ir.h"
+
+typedef struct llm_engine llm_engine;
+typedef struct llm_seq llm_seq;
+
+/* Binds m (kind LLM, as hf_import or artifact_read made it). Errors name the missing or misshapen
+ * weight, or the op the engine does not run. */
+smelt_err *llm_engine_new(const smelt_model *m, llm_engine **out);
+void llm_engine_free(llm_engine *e);
+const smelt_llm_config *llm_engine_config(const llm_engine *e);
+/* Bytes of weights one forward pass reads (for bandwidth figures). */
+size_t llm_engine_weight_bytes(const llm_engine *e);
+
+/* A new, empty sequence (its KV cache grows as tokens are added, up to the model's context). */
+smelt_err *llm_seq_new(llm_engine *e, llm_seq **out);
+void llm_seq_free(llm_seq *s);
+/* Tokens the sequence's cache holds. */
+int llm_seq_len(const llm_seq *s);
+/* Forgets the last n cached tokens (n ≤ length), e.g. to re-score a shared prefix. */
+void llm_seq_truncate(llm_seq *s, int len);
+/* Bytes of KV cache a token costs (all layers, K and V). */
+size_t llm_kv_bytes_per_token(const llm_engine *e);
+
+/* One sequence's share of a forward pass. */
+typedef struct {
+    llm_seq *seq;
+    const int32_t *tokens;
+    int n_tokens;    /* ≥ 1 */
+    bool all_logits; /* logits for every new token, else only for the last */
+} llm_batch_item;
+
+/* Runs the items' new tokens through the model, appending them to each sequence's cache, and
+ * writes logits row by row in item order (n_tokens rows for all_logits items, else 1) into
+ * `logits` (rows × vocab floats). Fails without changing any cache when a token id is out of range,
+ * a sequence appears twice, or a sequence would pass the model's context. */
+smelt_err *llm_forward(llm_engine *e, const llm_batch_item *items, int n_items, float *logits);
+
+#endif

@@ -1,0 +1,250 @@
+/* The decoder forward pass over a ragged batch, and the sequences' KV caches.
+ *
+ * All new tokens of all sequences in a call are stacked into one [T, hidden] activation matrix, so
+ * every projection is one sgemm over T rows whatever mix of prefill and decode the batch holds;
+ * only attention looks at which sequence and position a row belongs to. */
+#define _POSIX_C_SOURCE 200809L
+#include <stdlib.h>
+#include <string.h>
+
+#include "runtime/llm_internal.h"
+
+smelt_err *llm_engine_new(const smelt_model *m, llm_engine **out)
+{
+    *out = NULL;
+    if (m->kind != SMELT_KIND_LLM) return SMELT_ERR(SMELT_E_INVALID, "not a language model (a %s graph): the language-model engine needs one", m->arch);
+    llm_engine *e = calloc(1, sizeof *e);
+    if (!e) return SMELT_ERR(SMELT_E_NOMEM, "out of memory");
+    e->m = m;
+    e->c = m->llm;
+    e->gpt2 = strcmp(m->llm.pos, "learned") == 0;
+    smelt_err *err = llm_bind_weights(e);
+    if (err) {
+        llm_engine_free(e);
+        return err;
+    }
+    *out = e;
+    return NULL;
+}
+
+static void free_scratch(llm_engine *e)
+{
+    free(e->x), free(e->xn), free(e->q), free(e->k), free(e->v), free(e->att), free(e->h1), free(e->h2);
+    e->x = e->xn = e->q = e->k = e->v = e->att = e->h1 = e->h2 = NULL;
+    e->cap_tokens = 0;
+}
+
+void llm_engine_free(llm_engine *e)
+{
+    if (!e) return;
+    for (int i = 0; e->owned && i < e->n_owned; i++) free(e->owned[i]);
+    free(e->owned);
+    free(e->layers);
+    free(e->rope_inv_freq);
+    free_scratch(e);
+    free(e);
+}
+
+const smelt_llm_config *llm_engine_config(const llm_engine *e) { return &e->c; }
+size_t llm_engine_weight_bytes(const llm_engine *e) { return e->weight_bytes; }
+size_t llm_kv_bytes_per_token(const llm_engine *e) { return (size_t)2 * e->c.n_layers * e->c.n_kv_heads * e->c.head_dim * sizeof(float); }
+
+static int kv_dim(const llm_engine *e) { return e->c.n_kv_heads * e->c.head_dim; }
+
+smelt_err *llm_seq_new(llm_engine *e, llm_seq **out)
+{
+    llm_seq *s = calloc(1, sizeof *s);
+    if (s) {
+        s->e = e;
+        s->k = calloc((size_t)e->c.n_layers, sizeof *s->k);
+        s->v = calloc((size_t)e->c.n_layers, sizeof *s->v);
+    }
+    if (!s || !s->k || !s->v) {
+        llm_seq_free(s);
+        return SMELT_ERR(SMELT_E_NOMEM, "out of memory");
+    }
+    *out = s;
+    return NULL;
+}
+
+void llm_seq_free(llm_seq *s)
+{
+    if (!s) return;
+    for (int l = 0; s->k && l < s->e->c.n_layers; l++) free(s->k[l]);
+    for (int l = 0; s->v && l < s->e->c.n_layers; l++) free(s->v[l]);
+    free(s->k);
+    free(s->v);
+    free(s);
+}
+
+int llm_seq_len(const llm_seq *s) { return s->len; }
+
+void llm_seq_truncate(llm_seq *s, int len)
+{
+    if (len >= 0 && len < s->len) s->len = len;
+}
+
+/* Grows the cache to hold `need` tokens (doubling, up to the context). */
+static smelt_err *seq_reserve(llm_seq *s, int need)
+{
+    if (need <= s->cap) return NULL;
+    int cap = s->cap ? s->cap : 64;
+    while (cap < need) cap *= 2;
+    if (cap > s->e->c.max_pos) cap = s->e->c.max_pos;
+    size_t bytes = (size_t)cap * (size_t)kv_dim(s->e) * sizeof(float);
+    for (int l = 0; l < s->e->c.n_layers; l++) {
+        float *k = realloc(s->k[l], bytes);
+        if (k) s->k[l] = k;
+        float *v = k ? realloc(s->v[l], bytes) : NULL;
+        if (v) s->v[l] = v;
+        if (!k || !v) return SMELT_ERR(SMELT_E_NOMEM, "out of memory growing the KV cache to %d tokens", cap);
+    }
+    s->cap = cap;
+    return NULL;
+}
+
+static smelt_err *reserve_scratch(llm_engine *e, int T)
+{
+    if (T <= e->cap_tokens) return NULL;
+    free_scratch(e);
+    const smelt_llm_config *c = &e->c;
+    size_t H = (size_t)c->hidden, qd = (size_t)c->n_heads * c->head_dim, kvd = (size_t)kv_dim(e);
+    size_t wide = (size_t)c->ffn > 3 * H ? (size_t)c->ffn : 3 * H;
+    e->x = malloc(T * H * sizeof(float));
+    e->xn = malloc(T * (H > qd ? H : qd) * sizeof(float));
+    e->q = malloc(T * qd * sizeof(float));
+    e->k = malloc(T * kvd * sizeof(float));
+    e->v = malloc(T * kvd * sizeof(float));
+    e->att = malloc(T * qd * sizeof(float));
+    e->h1 = malloc(T * wide * sizeof(float));
+    e->h2 = malloc(T * wide * sizeof(float));
+    if (!e->x || !e->xn || !e->q || !e->k || !e->v || !e->att || !e->h1 || !e->h2) {
+        free_scratch(e);
+        return SMELT_ERR(SMELT_E_NOMEM, "out of memory for a batch of %d tokens", T);
+    }
+    e->cap_tokens = T;
+    return NULL;
+}
+
+static smelt_err *check_batch(const llm_engine *e, const llm_batch_item *items, int n_items, int *T_out, int *rows_out)
+{
+    int T = 0, rows = 0;
+    for (int i = 0; i < n_items; i++) {
+        const llm_batch_item *it = &items[i];
+        if (it->seq->e != e) return SMELT_ERR(SMELT_E_INVALID, "batch item %d: the sequence belongs to another engine", i);
+        if (it->n_tokens < 1) return SMELT_ERR(SMELT_E_INVALID, "batch item %d: no tokens", i);
+        for (int k = 0; k < i; k++)
+            if (items[k].seq == it->seq) return SMELT_ERR(SMELT_E_INVALID, "batch items %d and %d are the same sequence", k, i);
+        if (it->n_tokens > e->c.max_pos - it->seq->len)
+            return SMELT_ERR(SMELT_E_INVALID, "%d tokens after %d cached ones exceed the model's context of %d tokens", it->n_tokens, it->seq->len,
+                             e->c.max_pos);
+        for (int k = 0; k < it->n_tokens; k++)
+            if (it->tokens[k] < 0 || it->tokens[k] >= e->c.vocab_size)
+                return SMELT_ERR(SMELT_E_INVALID, "token id %d is outside the vocabulary (0 to %d)", it->tokens[k], e->c.vocab_size - 1);
+        if (T > 1 << 24) return SMELT_ERR(SMELT_E_INVALID, "batch of more than %d tokens", 1 << 24);
+        T += it->n_tokens;
+        rows += it->all_logits ? it->n_tokens : 1;
+    }
+    *T_out = T;
+    *rows_out = rows;
+    return NULL;
+}
+
+static void add_into(float *x, const float *y, size_t n)
+{
+    for (size_t i = 0; i < n; i++) x[i] += y[i];
+}
+
+static void norm(const llm_engine *e, const llm_norm *n, float *out, const float *x, int T)
+{
+    if (e->gpt2) llm_layernorm(out, x, n->w, n->b, T, e->c.hidden, (float)e->c.norm_eps);
+    else llm_rmsnorm(out, x, n->w, T, e->c.hidden, (float)e->c.norm_eps);
+}
+
+/* One decoder block on the T stacked rows of e->x. */
+static void block(llm_engine *e, int l, int T, llm_seq *const *seqs, const int *pos)
+{
+    const smelt_llm_config *c = &e->c;
+    const llm_layer *L = &e->layers[l];
+    int H = c->hidden, qd = c->n_heads * c->head_dim, kvd = kv_dim(e);
+    norm(e, &L->ln1, e->xn, e->x, T);
+    if (e->gpt2) {
+        llm_linear_apply(&L->qkv, e->xn, T, e->h1); /* [T, 3H]: q | k | v */
+        for (int t = 0; t < T; t++) {
+            const float *r = e->h1 + (size_t)t * 3 * H;
+            memcpy(e->q + (size_t)t * qd, r, (size_t)H * sizeof(float));
+            memcpy(e->k + (size_t)t * kvd, r + H, (size_t)H * sizeof(float));
+            memcpy(e->v + (size_t)t * kvd, r + 2 * H, (size_t)H * sizeof(float));
+        }
+    } else {
+        llm_linear_apply(&L->q, e->xn, T, e->q);
+        llm_linear_apply(&L->k, e->xn, T, e->k);
+        llm_linear_apply(&L->v, e->xn, T, e->v);
+        llm_rope(e->q, T, c->n_heads, c->head_dim, pos, e->rope_inv_freq);
+        llm_rope(e->k, T, c->n_kv_heads, c->head_dim, pos, e->rope_inv_freq);
+    }
+    for (int t = 0; t < T; t++) {
+        memcpy(seqs[t]->k[l] + (size_t)pos[t] * kvd, e->k + (size_t)t * kvd, (size_t)kvd * sizeof(float));
+        memcpy(seqs[t]->v[l] + (size_t)pos[t] * kvd, e->v + (size_t)t * kvd, (size_t)kvd * sizeof(float));
+    }
+    llm_attn_args a = {c->n_heads, c->n_kv_heads, c->head_dim, l, e->q, e->att, seqs, pos};
+    llm_attention(&a, T);
+    llm_linear_apply(&L->o, e->att, T, e->xn);
+    add_into(e->x, e->xn, (size_t)T * H);
+
+    norm(e, &L->ln2, e->xn, e->x, T);
+    if (e->gpt2) {
+        llm_linear_apply(&L->fc, e->xn, T, e->h1);
+        llm_gelu_tanh(e->h1, (size_t)T * c->ffn);
+        llm_linear_apply(&L->proj, e->h1, T, e->xn);
+    } else {
+        llm_linear_apply(&L->gate, e->xn, T, e->h1);
+        llm_linear_apply(&L->up, e->xn, T, e->h2);
+        llm_swiglu(e->h1, e->h2, (size_t)T * c->ffn);
+        llm_linear_apply(&L->down, e->h1, T, e->xn);
+    }
+    add_into(e->x, e->xn, (size_t)T * H);
+}
+
+smelt_err *llm_forward(llm_engine *e, const llm_batch_item *items, int n_items, float *logits)
+{
+    int T = 0, rows = 0;
+    SMELT_TRY(check_batch(e, items, n_items, &T, &rows));
+    if (T == 0) return NULL;
+    SMELT_TRY(reserve_scratch(e, T));
+    for (int i = 0; i < n_items; i++) SMELT_TRY(seq_reserve(items[i].seq, items[i].seq->len + items[i].n_tokens));
+    llm_seq **seqs = malloc((size_t)T * sizeof *seqs);
+    int *pos = malloc((size_t)T * sizeof *pos);
+    if (!seqs || !pos) {
+        free(seqs);
+        free(pos);
+        return SMELT_ERR(SMELT_E_NOMEM, "out of memory");
+    }
+    const smelt_llm_config *c = &e->c;
+    size_t H = (size_t)c->hidden;
+    int t = 0;
+    for (int i = 0; i < n_items; i++)
+        for (int k = 0; k < items[i].n_tokens; k++, t++) {
+            seqs[t] = items[i].seq;
+            pos[t] = items[i].seq->len + k;
+            memcpy(e->x + t * H, e->tok_emb + (size_t)items[i].tokens[k] * H, H * sizeof(float));
+            if (e->pos_emb) add_into(e->x + t * H, e->pos_emb + (size_t)pos[t] * H, H);
+        }
+    for (int l = 0; l < c->n_layers; l++) block(e, l, T, seqs, pos);
+
+    /* only the rows whose logits were asked for go through the final norm and the head */
+    int r = 0;
+    t = 0;
+    for (int i = 0; i < n_items; i++) {
+        int n = items[i].n_tokens, first = items[i].all_logits ? 0 : n - 1;
+        memmove(e->x + (size_t)r * H, e->x + (size_t)(t + first) * H, (size_t)(n - first) * H * sizeof(float));
+        r += n - first;
+        t += n;
+        items[i].seq->len += n;
+    }
+    norm(e, &e->final_norm, e->xn, e->x, rows);
+    llm_linear_apply(&e->head, e->xn, rows, logits);
+    free(seqs);
+    free(pos);
+    return NULL;
+}

@@ -1,0 +1,77 @@
+/* What runtime/llm_*.c share: the bound weights, the sequence's KV cache and the kernels. */
+#ifndef SMELT_LLM_INTERNAL_H
+#define SMELT_LLM_INTERNAL_H
+
+#include "runtime/llm.h"
+
+/* y[T, out] = x[T, in] · w[out, in]^T (+ b) */
+typedef struct {
+    const float *w;
+    const float *b; /* NULL when there is no bias */
+    int out, in;
+} llm_linear;
+
+typedef struct {
+    const float *w;
+    const float *b; /* LayerNorm's bias; NULL for RMSNorm */
+} llm_norm;
+
+typedef struct {
+    llm_norm ln1, ln2;
+    llm_linear q, k, v; /* Llama family */
+    llm_linear qkv;     /* GPT-2's fused projection: q, k, v side by side in the output */
+    llm_linear o;
+    llm_linear gate, up, down; /* SwiGLU MLP */
+    llm_linear fc, proj;       /* GELU MLP */
+} llm_layer;
+
+struct llm_engine {
+    const smelt_model *m;
+    smelt_llm_config c;
+    bool gpt2;
+    const float *tok_emb; /* [vocab, hidden] */
+    const float *pos_emb; /* [max_pos, hidden] (GPT-2) */
+    llm_layer *layers;
+    llm_norm final_norm;
+    llm_linear head;
+    void **owned; /* f32 copies of bf16/f16 weights */
+    int n_owned;
+    size_t weight_bytes;
+    float *rope_inv_freq; /* [head_dim / 2] */
+    /* scratch, grown to the largest batch seen */
+    int cap_tokens;
+    float *x, *xn, *q, *k, *v, *att, *h1, *h2;
+};
+
+struct llm_seq {
+    llm_engine *e;
+    int len, cap;
+    float **k, **v; /* per layer: [cap][n_kv_heads * head_dim] */
+};
+
+/* Binding (llm_weights.c): finds every weight through the graph's node names, checks shapes,
+ * widens non-f32 weights. */
+smelt_err *llm_bind_weights(llm_engine *e);
+
+/* Kernels (llm_kernels.c); rows are contiguous with the given width. */
+void llm_linear_apply(const llm_linear *l, const float *x, int T, float *y);
+void llm_rmsnorm(float *out, const float *x, const float *w, int T, int dim, float eps);
+void llm_layernorm(float *out, const float *x, const float *w, const float *b, int T, int dim, float eps);
+/* Rotates each head of x[T, n_heads * head_dim] by its token's position (Hugging Face's
+ * rotate-half pairing: element i with i + head_dim/2). */
+void llm_rope(float *x, int T, int n_heads, int head_dim, const int *pos, const float *inv_freq);
+void llm_swiglu(float *gate_io, const float *up, size_t n);
+void llm_gelu_tanh(float *x, size_t n);
+
+/* Causal attention of T new tokens against their sequences' caches. Token t belongs to seqs[t] and
+ * sits at position pos[t] (its own K/V already in the cache). q and out are [T, n_heads*head_dim]. */
+typedef struct {
+    int n_heads, n_kv_heads, head_dim, layer;
+    const float *q;
+    float *out;
+    llm_seq *const *seqs;
+    const int *pos;
+} llm_attn_args;
+void llm_attention(const llm_attn_args *a, int T);
+
+#endif

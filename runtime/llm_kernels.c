@@ -1,0 +1,128 @@
+/* The decoder's kernels besides the matrix products: norms, RoPE, activations and attention over
+ * the KV cache. Plain C loops the compiler vectorizes; attention runs on the thread pool, one task
+ * a (token, head) pair. Shapes are given as [rows, width], row-major. */
+#define _POSIX_C_SOURCE 200809L
+#include <cblas.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/threads.h"
+#include "runtime/llm_internal.h"
+
+void llm_linear_apply(const llm_linear *l, const float *x, int T, float *y)
+{
+    if (T == 1) cblas_sgemv(CblasRowMajor, CblasNoTrans, l->out, l->in, 1.0f, l->w, l->in, x, 1, 0.0f, y, 1);
+    else cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, T, l->out, l->in, 1.0f, x, l->in, l->w, l->in, 0.0f, y, l->out);
+    if (!l->b) return;
+    for (int t = 0; t < T; t++)
+        for (int i = 0; i < l->out; i++) y[(size_t)t * l->out + i] += l->b[i];
+}
+
+/* x / sqrt(mean(x^2) + eps) * w, per row */
+void llm_rmsnorm(float *out, const float *x, const float *w, int T, int dim, float eps)
+{
+    for (int t = 0; t < T; t++) {
+        const float *r = x + (size_t)t * dim;
+        float *o = out + (size_t)t * dim;
+        float ss = 0;
+        for (int i = 0; i < dim; i++) ss += r[i] * r[i];
+        float inv = 1.0f / sqrtf(ss / (float)dim + eps);
+        for (int i = 0; i < dim; i++) o[i] = w[i] * (r[i] * inv);
+    }
+}
+
+/* (x - mean) / sqrt(var + eps) * w + b, per row, biased variance */
+void llm_layernorm(float *out, const float *x, const float *w, const float *b, int T, int dim, float eps)
+{
+    for (int t = 0; t < T; t++) {
+        const float *r = x + (size_t)t * dim;
+        float *o = out + (size_t)t * dim;
+        float mean = 0, var = 0;
+        for (int i = 0; i < dim; i++) mean += r[i];
+        mean /= (float)dim;
+        for (int i = 0; i < dim; i++) var += (r[i] - mean) * (r[i] - mean);
+        float inv = 1.0f / sqrtf(var / (float)dim + eps);
+        for (int i = 0; i < dim; i++) o[i] = (r[i] - mean) * inv * w[i] + b[i];
+    }
+}
+
+void llm_rope(float *x, int T, int n_heads, int head_dim, const int *pos, const float *inv_freq)
+{
+    int half = head_dim / 2;
+    float *cs = malloc((size_t)head_dim * sizeof *cs);
+    if (!cs) abort(); /* a few hundred bytes */
+    for (int t = 0; t < T; t++) {
+        for (int i = 0; i < half; i++) {
+            float a = (float)pos[t] * inv_freq[i];
+            cs[i] = cosf(a);
+            cs[half + i] = sinf(a);
+        }
+        for (int h = 0; h < n_heads; h++) {
+            float *v = x + ((size_t)t * n_heads + h) * head_dim;
+            for (int i = 0; i < half; i++) {
+                float a = v[i], b = v[i + half];
+                v[i] = a * cs[i] - b * cs[half + i];
+                v[i + half] = b * cs[i] + a * cs[half + i];
+            }
+        }
+    }
+    free(cs);
+}
+
+/* gate = silu(gate) * up */
+void llm_swiglu(float *g, const float *u, size_t n)
+{
+    for (size_t i = 0; i < n; i++) g[i] = g[i] / (1.0f + expf(-g[i])) * u[i];
+}
+
+void llm_gelu_tanh(float *x, size_t n)
+{
+    const float k = 0.7978845608028654f; /* sqrt(2/pi) */
+    for (size_t i = 0; i < n; i++) {
+        float v = x[i];
+        x[i] = 0.5f * v * (1.0f + tanhf(k * (v + 0.044715f * v * v * v)));
+    }
+}
+
+static void attention_range(void *ctx, int64_t begin, int64_t end)
+{
+    const llm_attn_args *a = ctx;
+    int hd = a->head_dim, kvdim = a->n_kv_heads * hd, group = a->n_heads / a->n_kv_heads;
+    float scale = 1.0f / sqrtf((float)hd);
+    int max_len = 0;
+    for (int64_t i = begin; i < end; i++) {
+        int t = (int)(i / a->n_heads);
+        if (a->pos[t] + 1 > max_len) max_len = a->pos[t] + 1;
+    }
+    float *score = malloc((size_t)max_len * sizeof *score);
+    if (!score) abort(); /* bounded by the context length */
+    for (int64_t i = begin; i < end; i++) {
+        int t = (int)(i / a->n_heads), h = (int)(i % a->n_heads), kvh = h / group, n = a->pos[t] + 1;
+        const float *q = a->q + ((size_t)t * a->n_heads + h) * hd;
+        const float *K = a->seqs[t]->k[a->layer] + (size_t)kvh * hd, *V = a->seqs[t]->v[a->layer] + (size_t)kvh * hd;
+        float mx = -INFINITY;
+        for (int j = 0; j < n; j++) {
+            const float *k = K + (size_t)j * kvdim;
+            float s = 0;
+            for (int d = 0; d < hd; d++) s += q[d] * k[d];
+            score[j] = s * scale;
+            if (score[j] > mx) mx = score[j];
+        }
+        float sum = 0;
+        for (int j = 0; j < n; j++) sum += score[j] = expf(score[j] - mx);
+        float *o = a->out + ((size_t)t * a->n_heads + h) * hd;
+        memset(o, 0, (size_t)hd * sizeof *o);
+        for (int j = 0; j < n; j++) {
+            const float *v = V + (size_t)j * kvdim;
+            float p = score[j] / sum;
+            for (int d = 0; d < hd; d++) o[d] += p * v[d];
+        }
+    }
+    free(score);
+}
+
+void llm_attention(const llm_attn_args *a, int T)
+{
+    smelt_parallel_for((int64_t)T * a->n_heads, 1, attention_range, (void *)a);
+}
