@@ -7,7 +7,6 @@
  */
 #include <ctype.h>
 #include <errno.h>
-#include <limits.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -154,7 +153,8 @@ static bool push_id(id_list *l, int32_t id)
     return true;
 }
 
-/* An id outside int32 can never be a token; reported like the tokenizer reports other bad ids. */
+/* An id that cannot be a token (outside the vocabulary, or not even an int32), in the words the
+ * tokenizer uses for the ids it refuses. */
 static smelt_err *id_out_of_range(const char *name, size_t i, const char *text, int len, const smelt_tokenizer *t)
 {
     return SMELT_ERR(SMELT_E_INVALID, "%s: ids[%zu]: %.*s is not a token id (the vocabulary has ids 0 to %d)", name, i, len, text,
@@ -223,6 +223,14 @@ static smelt_err *decode(const smelt_tokenizer *t, const char *in, size_t len, c
     size_t i = 0;
     while (i < len && isspace((unsigned char)in[i])) i++;
     smelt_err *err = i < len && (in[i] == '{' || in[i] == '[') ? parse_ids_json(in, len, name, t, &ids) : parse_ids_text(in, len, name, t, &ids);
+    /* Ids outside the vocabulary are reported here so the message names the input; the tokenizer
+     * still catches ids inside the range that have no token. */
+    for (size_t k = 0; !err && k < ids.n; k++)
+        if (ids.v[k] < 0 || ids.v[k] >= smelt_tokenizer_vocab_size(t)) {
+            char num[16];
+            int n = snprintf(num, sizeof num, "%d", (int)ids.v[k]);
+            err = id_out_of_range(name, k, num, n, t);
+        }
     char *text = NULL;
     size_t text_len = 0;
     if (!err) err = smelt_err_wrap(smelt_tokenizer_decode(t, ids.v, ids.n, &text, &text_len), "%s", name);
