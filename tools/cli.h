@@ -61,5 +61,7 @@ CMD(import);
 CMD(export);
 CMD(tokenize);
 CMD(verify);
+CMD(run);
+CMD(perplexity);
 
 #endif
