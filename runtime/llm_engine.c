@@ -162,7 +162,7 @@ static void norm(const llm_engine *e, const llm_norm *n, float *out, const float
 }
 
 /* One decoder block on the T stacked rows of e->x. */
-static void block(llm_engine *e, int l, int T, llm_seq *const *seqs, const int *pos)
+static void block(llm_engine *e, int l, int T, llm_seq *const *seqs, const int *pos, const llm_attn_seg *segs, int n_segs)
 {
     const smelt_llm_config *c = &e->c;
     const llm_layer *L = &e->layers[l];
@@ -187,7 +187,7 @@ static void block(llm_engine *e, int l, int T, llm_seq *const *seqs, const int *
         memcpy(seqs[t]->k[l] + (size_t)pos[t] * kvd, e->k + (size_t)t * kvd, (size_t)kvd * sizeof(float));
         memcpy(seqs[t]->v[l] + (size_t)pos[t] * kvd, e->v + (size_t)t * kvd, (size_t)kvd * sizeof(float));
     }
-    llm_attn_args a = {c->n_heads, c->n_kv_heads, c->head_dim, l, e->q, e->att, seqs, pos};
+    llm_attn_args a = {c->n_heads, c->n_kv_heads, c->head_dim, l, e->q, e->att, seqs, pos, segs, n_segs};
     llm_attention(&a, T);
     llm_linear_apply(&L->o, e->att, T, e->xn);
     add_into(e->x, e->xn, (size_t)T * H);
@@ -215,22 +215,26 @@ smelt_err *llm_forward(llm_engine *e, const llm_batch_item *items, int n_items, 
     for (int i = 0; i < n_items; i++) SMELT_TRY(seq_reserve(items[i].seq, items[i].seq->len + items[i].n_tokens));
     llm_seq **seqs = malloc((size_t)T * sizeof *seqs);
     int *pos = malloc((size_t)T * sizeof *pos);
-    if (!seqs || !pos) {
+    llm_attn_seg *segs = malloc((size_t)n_items * sizeof *segs);
+    if (!seqs || !pos || !segs) {
         free(seqs);
         free(pos);
+        free(segs);
         return SMELT_ERR(SMELT_E_NOMEM, "out of memory");
     }
     const smelt_llm_config *c = &e->c;
     size_t H = (size_t)c->hidden;
     int t = 0;
-    for (int i = 0; i < n_items; i++)
+    for (int i = 0; i < n_items; i++) {
+        segs[i] = (llm_attn_seg){items[i].seq, t, items[i].n_tokens, items[i].seq->len};
         for (int k = 0; k < items[i].n_tokens; k++, t++) {
             seqs[t] = items[i].seq;
             pos[t] = items[i].seq->len + k;
             memcpy(e->x + t * H, e->tok_emb + (size_t)items[i].tokens[k] * H, H * sizeof(float));
             if (e->pos_emb) add_into(e->x + t * H, e->pos_emb + (size_t)pos[t] * H, H);
         }
-    for (int l = 0; l < c->n_layers; l++) block(e, l, T, seqs, pos);
+    }
+    for (int l = 0; l < c->n_layers; l++) block(e, l, T, seqs, pos, segs, n_items);
 
     /* only the rows whose logits were asked for go through the final norm and the head */
     int r = 0;
@@ -246,5 +250,6 @@ smelt_err *llm_forward(llm_engine *e, const llm_batch_item *items, int n_items, 
     llm_linear_apply(&e->head, e->xn, rows, logits);
     free(seqs);
     free(pos);
+    free(segs);
     return NULL;
 }

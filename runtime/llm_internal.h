@@ -63,14 +63,23 @@ void llm_rope(float *x, int T, int n_heads, int head_dim, const int *pos, const 
 void llm_swiglu(float *gate_io, const float *up, size_t n);
 void llm_gelu_tanh(float *x, size_t n);
 
-/* Causal attention of T new tokens against their sequences' caches. Token t belongs to seqs[t] and
- * sits at position pos[t] (its own K/V already in the cache). q and out are [T, n_heads*head_dim]. */
+/* One sequence's run of new tokens in the batch: rows [row0, row0 + n) at positions pos0... */
+typedef struct {
+    llm_seq *seq;
+    int row0, n, pos0;
+} llm_attn_seg;
+
+/* Causal attention of T new tokens against their sequences' caches (their own K/V already
+ * written). Token t belongs to seqs[t] at position pos[t]; q and out are [T, n_heads*head_dim].
+ * Runs of many tokens (prefill) go through sgemm, single tokens (decode) through a threaded loop. */
 typedef struct {
     int n_heads, n_kv_heads, head_dim, layer;
     const float *q;
     float *out;
     llm_seq *const *seqs;
     const int *pos;
+    const llm_attn_seg *segs;
+    int n_segs;
 } llm_attn_args;
 void llm_attention(const llm_attn_args *a, int T);
 

@@ -85,6 +85,11 @@ void llm_gelu_tanh(float *x, size_t n)
     }
 }
 
+/* Runs shorter than this attend token by token; longer ones through sgemm. */
+#define ATTN_SGEMM_MIN 8
+/* Query rows a sgemm block, bounding the score matrix to ATTN_QBLOCK x context floats. */
+#define ATTN_QBLOCK 128
+
 static void attention_range(void *ctx, int64_t begin, int64_t end)
 {
     const llm_attn_args *a = ctx;
@@ -99,6 +104,7 @@ static void attention_range(void *ctx, int64_t begin, int64_t end)
     if (!score) abort(); /* bounded by the context length */
     for (int64_t i = begin; i < end; i++) {
         int t = (int)(i / a->n_heads), h = (int)(i % a->n_heads), kvh = h / group, n = a->pos[t] + 1;
+        if (a->seqs[t] == NULL) continue; /* a token of a long run: done by sgemm */
         const float *q = a->q + ((size_t)t * a->n_heads + h) * hd;
         const float *K = a->seqs[t]->k[a->layer] + (size_t)kvh * hd, *V = a->seqs[t]->v[a->layer] + (size_t)kvh * hd;
         float mx = -INFINITY;
@@ -122,7 +128,70 @@ static void attention_range(void *ctx, int64_t begin, int64_t end)
     free(score);
 }
 
+/* Causal softmax of score rows in place: row r (query at position first_pos + r) sees keys
+ * 0..first_pos + r; later keys get probability 0. */
+typedef struct {
+    float *s;
+    int ctx, first_pos;
+} softmax_args;
+
+static void softmax_rows(void *ctx, int64_t begin, int64_t end)
+{
+    const softmax_args *a = ctx;
+    for (int64_t r = begin; r < end; r++) {
+        float *row = a->s + (size_t)r * a->ctx;
+        int n = a->first_pos + (int)r + 1;
+        float mx = -INFINITY, sum = 0;
+        for (int j = 0; j < n; j++) mx = row[j] > mx ? row[j] : mx;
+        for (int j = 0; j < n; j++) sum += row[j] = expf(row[j] - mx);
+        float inv = 1.0f / sum;
+        for (int j = 0; j < n; j++) row[j] *= inv;
+        for (int j = n; j < a->ctx; j++) row[j] = 0;
+    }
+}
+
+/* One head of one long run: S = Q K^T / sqrt(d), causal softmax, O = P V, a block of query rows at
+ * a time. Q and O rows are n_heads*head_dim apart, K and V rows kv_dim apart. */
+static void attention_sgemm(const llm_attn_args *a, const llm_attn_seg *g, int h, float *S)
+{
+    int hd = a->head_dim, qd = a->n_heads * hd, kvdim = a->n_kv_heads * hd, kvh = h / (a->n_heads / a->n_kv_heads);
+    const float *K = g->seq->k[a->layer] + (size_t)kvh * hd, *V = g->seq->v[a->layer] + (size_t)kvh * hd;
+    for (int r0 = 0; r0 < g->n; r0 += ATTN_QBLOCK) {
+        int rows = g->n - r0 < ATTN_QBLOCK ? g->n - r0 : ATTN_QBLOCK, ctx = g->pos0 + r0 + rows;
+        const float *Q = a->q + (size_t)(g->row0 + r0) * qd + (size_t)h * hd;
+        float *O = a->out + (size_t)(g->row0 + r0) * qd + (size_t)h * hd;
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, rows, ctx, hd, 1.0f / sqrtf((float)hd), Q, qd, K, kvdim, 0.0f, S, ctx);
+        softmax_args sa = {S, ctx, g->pos0 + r0};
+        smelt_parallel_for(rows, 16, softmax_rows, &sa);
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, rows, hd, ctx, 1.0f, S, ctx, V, kvdim, 0.0f, O, qd);
+    }
+}
+
 void llm_attention(const llm_attn_args *a, int T)
 {
-    smelt_parallel_for((int64_t)T * a->n_heads, 1, attention_range, (void *)a);
+    /* long runs first, through sgemm; their tokens are then skipped by the per-token loop */
+    llm_seq **seqs = malloc((size_t)T * sizeof *seqs);
+    float *S = NULL;
+    if (!seqs) abort(); /* T pointers */
+    memcpy(seqs, a->seqs, (size_t)T * sizeof *seqs);
+    bool any_short = false;
+    for (int i = 0; i < a->n_segs; i++) {
+        const llm_attn_seg *g = &a->segs[i];
+        if (g->n < ATTN_SGEMM_MIN) {
+            any_short = true;
+            continue;
+        }
+        int block = g->n < ATTN_QBLOCK ? g->n : ATTN_QBLOCK;
+        S = realloc(S, (size_t)block * (size_t)(g->pos0 + g->n) * sizeof *S);
+        if (!S) abort(); /* a block of query rows by the context */
+        for (int h = 0; h < a->n_heads; h++) attention_sgemm(a, g, h, S);
+        for (int t = g->row0; t < g->row0 + g->n; t++) seqs[t] = NULL;
+    }
+    free(S);
+    if (any_short) {
+        llm_attn_args rest = *a;
+        rest.seqs = seqs;
+        smelt_parallel_for((int64_t)T * a->n_heads, 1, attention_range, &rest);
+    }
+    free(seqs);
 }
