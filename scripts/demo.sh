@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The demo: the longest pipeline smelt runs today, on the models bundled in models/.
 #   import (HF bf16 shards -> .smelt) -> verify checksums -> inspect -> export back to HF and
-#   check the round trip is byte-exact -> tokenize with the model's tokenizer -> ONNX import.
+#   check the round trip is byte-exact -> tokenize -> generate and measure perplexity per domain
+#   from the artifact -> ONNX import.
 # Later stages (quant, eval, gate, report) join here as they land.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -24,6 +25,10 @@ cmp "$out/teacher-hf/model.safetensors" "$out/teacher-hf2/model.safetensors" \
   && echo "import -> export -> import -> export: model.safetensors identical byte for byte"
 echo "== tokenize"
 printf 'The quick brown fox' | $smelt tokenize models/llama-teacher --json
+echo "== generate with the artifact (greedy, 32 tokens)"
+$smelt run "$out/teacher.smelt" --prompt "The quick brown fox" --max-tokens 32 --ignore-eos
+echo "== perplexity of the artifact on each domain's val file"
+for d in prose quotes code; do $smelt perplexity "$out/teacher.smelt" data/$d.val.txt; done
 echo "== import the ONNX models"
 $smelt import models/tiny-llama/model.onnx -o "$out/tiny-llama-onnx.smelt"
 $smelt import models/fashion-cnn/model.onnx -o "$out/fashion-cnn.smelt"
