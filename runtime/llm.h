@@ -28,6 +28,11 @@ typedef struct llm_seq llm_seq;
 /* Binds m (kind LLM, as hf_import or artifact_read made it). Errors name the missing or misshapen
  * weight, or the op the engine does not run. */
 smelt_err *llm_engine_new(const smelt_model *m, llm_engine **out);
+/* An engine over an ONNX decoder graph (input 'input_ids' i64 [batch, seq], output 'logits'
+ * [batch, seq, vocab]) run by the graph executor. It has no KV cache: every forward recomputes each
+ * sequence in full, so it serves checks and small models, not serving. vocab_size comes from the
+ * output's shape (or the given value when that dim is symbolic), max_pos is the context to allow. */
+smelt_err *llm_engine_new_graph(const smelt_model *m, int vocab_size, int max_pos, llm_engine **out);
 void llm_engine_free(llm_engine *e);
 const smelt_llm_config *llm_engine_config(const llm_engine *e);
 /* Bytes of weights one forward pass reads (for bandwidth figures). */

@@ -27,6 +27,23 @@ smelt_err *llm_engine_new(const smelt_model *m, llm_engine **out)
     return NULL;
 }
 
+smelt_err *llm_engine_new_graph(const smelt_model *m, int vocab_size, int max_pos, llm_engine **out)
+{
+    *out = NULL;
+    if (m->kind != SMELT_KIND_GRAPH) return SMELT_ERR(SMELT_E_INVALID, "not an ONNX graph");
+    llm_engine *e = calloc(1, sizeof *e);
+    if (!e) return SMELT_ERR(SMELT_E_NOMEM, "out of memory");
+    e->m = m;
+    e->c.vocab_size = vocab_size;
+    smelt_err *err = llm_graph_engine_init(e, max_pos);
+    if (err) {
+        llm_engine_free(e);
+        return err;
+    }
+    *out = e;
+    return NULL;
+}
+
 static void free_scratch(llm_engine *e)
 {
     free(e->x), free(e->xn), free(e->q), free(e->k), free(e->v), free(e->att), free(e->h1), free(e->h2);
@@ -37,6 +54,7 @@ static void free_scratch(llm_engine *e)
 void llm_engine_free(llm_engine *e)
 {
     if (!e) return;
+    llm_graph_engine_fini(e);
     for (int i = 0; e->owned && i < e->n_owned; i++) free(e->owned[i]);
     free(e->owned);
     free(e->layers);
@@ -56,8 +74,8 @@ smelt_err *llm_seq_new(llm_engine *e, llm_seq **out)
     llm_seq *s = calloc(1, sizeof *s);
     if (s) {
         s->e = e;
-        s->k = calloc((size_t)e->c.n_layers, sizeof *s->k);
-        s->v = calloc((size_t)e->c.n_layers, sizeof *s->v);
+        s->k = calloc((size_t)e->c.n_layers + 1, sizeof *s->k);
+        s->v = calloc((size_t)e->c.n_layers + 1, sizeof *s->v);
     }
     if (!s || !s->k || !s->v) {
         llm_seq_free(s);
@@ -74,6 +92,7 @@ void llm_seq_free(llm_seq *s)
     for (int l = 0; s->v && l < s->e->c.n_layers; l++) free(s->v[l]);
     free(s->k);
     free(s->v);
+    free(s->tokens);
     free(s);
 }
 
@@ -91,6 +110,13 @@ static smelt_err *seq_reserve(llm_seq *s, int need)
     int cap = s->cap ? s->cap : 64;
     while (cap < need) cap *= 2;
     if (cap > s->e->c.max_pos) cap = s->e->c.max_pos;
+    if (s->e->graph) {
+        int32_t *t = realloc(s->tokens, (size_t)cap * sizeof *t);
+        if (!t) return SMELT_ERR(SMELT_E_NOMEM, "out of memory");
+        s->tokens = t;
+        s->cap = cap;
+        return NULL;
+    }
     size_t bytes = (size_t)cap * (size_t)kv_dim(s->e) * sizeof(float);
     for (int l = 0; l < s->e->c.n_layers; l++) {
         float *k = realloc(s->k[l], bytes);
@@ -211,6 +237,10 @@ smelt_err *llm_forward(llm_engine *e, const llm_batch_item *items, int n_items, 
     int T = 0, rows = 0;
     SMELT_TRY(check_batch(e, items, n_items, &T, &rows));
     if (T == 0) return NULL;
+    if (e->graph) {
+        for (int i = 0; i < n_items; i++) SMELT_TRY(seq_reserve(items[i].seq, items[i].seq->len + items[i].n_tokens));
+        return llm_graph_forward(e, items, n_items, logits);
+    }
     SMELT_TRY(reserve_scratch(e, T));
     for (int i = 0; i < n_items; i++) SMELT_TRY(seq_reserve(items[i].seq, items[i].seq->len + items[i].n_tokens));
     llm_seq **seqs = malloc((size_t)T * sizeof *seqs);

@@ -25,8 +25,11 @@ typedef struct {
     llm_linear fc, proj;       /* GELU MLP */
 } llm_layer;
 
+struct smelt_graph;
+
 struct llm_engine {
     const smelt_model *m;
+    struct smelt_graph *graph; /* an ONNX decoder run by the graph executor (no KV cache) */
     smelt_llm_config c;
     bool gpt2;
     const float *tok_emb; /* [vocab, hidden] */
@@ -46,12 +49,19 @@ struct llm_engine {
 struct llm_seq {
     llm_engine *e;
     int len, cap;
-    float **k, **v; /* per layer: [cap][n_kv_heads * head_dim] */
+    float **k, **v;  /* per layer: [cap][n_kv_heads * head_dim] */
+    int32_t *tokens; /* graph engines: the tokens so far (cap of them), recomputed each step */
 };
 
 /* Binding (llm_weights.c): finds every weight through the graph's node names, checks shapes,
  * widens non-f32 weights. */
 smelt_err *llm_bind_weights(llm_engine *e);
+
+/* ONNX decoders (llm_graph.c): an engine over a graph with input 'input_ids' [batch, seq] (i64)
+ * and output 'logits' [batch, seq, vocab]; each forward recomputes every sequence in full. */
+smelt_err *llm_graph_engine_init(llm_engine *e, int max_pos);
+void llm_graph_engine_fini(llm_engine *e);
+smelt_err *llm_graph_forward(llm_engine *e, const llm_batch_item *items, int n_items, float *logits);
 
 /* Kernels (llm_kernels.c); rows are contiguous with the given width. */
 void llm_linear_apply(const llm_linear *l, const float *x, int T, float *y);

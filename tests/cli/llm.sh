@@ -25,6 +25,12 @@ for model in models/tiny-llama models/llama-teacher "$TMP/teacher.smelt"; do
   done
 done
 
+# the ONNX export of tiny-llama, run by the graph executor (no KV cache: each step recomputes)
+expect_exit 0 "$SMELT" run models/tiny-llama/model.onnx --prompt "The quick brown fox" --max-tokens 32 --ignore-eos --json
+expect_eq "onnx greedy ids" "$(jqv '.output_ids | join(",")')" "$(jq -r '.greedy.output_ids | join(",")' models/tiny-llama/reference.json)"
+expect_exit 0 "$SMELT" perplexity models/tiny-llama/model.onnx data/quotes.val.txt --json
+expect_close "onnx quotes ppl" "$(jqv .ppl)" "$(jq -r .ppl.quotes.ppl models/tiny-llama/reference.json)"
+
 # streamed text equals the JSON text; sampling is reproducible for a seed and differs across seeds
 expect_exit 0 "$SMELT" run models/tiny-llama --prompt "The quick brown fox" --max-tokens 32 --ignore-eos
 expect_eq "streamed text" "$OUT" "$(jq -r .greedy.output_text models/tiny-llama/reference.json)"
@@ -48,7 +54,10 @@ expect_exit 2 "$SMELT" run models/tiny-llama
 expect_err_contains "missing --prompt"
 expect_exit 2 "$SMELT" run models/tiny-llama -p x --top-p 0
 expect_exit 1 "$SMELT" run models/fashion-cnn/model.onnx -p x
-expect_err_contains "models/fashion-cnn/model.onnx"
+expect_err_contains "models/fashion-cnn/model.onnx: no tokenizer.json in the model's folder"
+mkdir "$TMP/cnn" && cp models/fashion-cnn/model.onnx models/tiny-llama/tokenizer.json "$TMP/cnn/"
+expect_exit 1 "$SMELT" run "$TMP/cnn/model.onnx" -p x
+expect_err_contains "not a decoder graph: expected one input 'input_ids'"
 printf 'too short' >"$TMP/short.txt"
 expect_exit 1 "$SMELT" perplexity models/tiny-llama "$TMP/short.txt"
 expect_err_contains "fewer than one window of 256"
