@@ -19,17 +19,31 @@ void llm_linear_apply(const llm_linear *l, const float *x, int T, float *y)
         for (int i = 0; i < l->out; i++) y[(size_t)t * l->out + i] += l->b[i];
 }
 
-/* x / sqrt(mean(x^2) + eps) * w, per row */
+/* x / sqrt(mean(x^2) + eps) * w, per row; rows spread over the thread pool */
+typedef struct {
+    float *out;
+    const float *x, *w, *b;
+    int dim;
+    float eps;
+} norm_args;
+
+static void rmsnorm_rows(void *ctx, int64_t begin, int64_t end)
+{
+    const norm_args *a = ctx;
+    for (int64_t t = begin; t < end; t++) {
+        const float *r = a->x + (size_t)t * a->dim;
+        float *o = a->out + (size_t)t * a->dim;
+        float ss = 0;
+        for (int i = 0; i < a->dim; i++) ss += r[i] * r[i];
+        float inv = 1.0f / sqrtf(ss / (float)a->dim + a->eps);
+        for (int i = 0; i < a->dim; i++) o[i] = a->w[i] * (r[i] * inv);
+    }
+}
+
 void llm_rmsnorm(float *out, const float *x, const float *w, int T, int dim, float eps)
 {
-    for (int t = 0; t < T; t++) {
-        const float *r = x + (size_t)t * dim;
-        float *o = out + (size_t)t * dim;
-        float ss = 0;
-        for (int i = 0; i < dim; i++) ss += r[i] * r[i];
-        float inv = 1.0f / sqrtf(ss / (float)dim + eps);
-        for (int i = 0; i < dim; i++) o[i] = w[i] * (r[i] * inv);
-    }
+    norm_args a = {out, x, w, NULL, dim, eps};
+    smelt_parallel_for(T, 8, rmsnorm_rows, &a);
 }
 
 /* (x - mean) / sqrt(var + eps) * w + b, per row, biased variance */
@@ -71,9 +85,21 @@ void llm_rope(float *x, int T, int n_heads, int head_dim, const int *pos, const 
 }
 
 /* gate = silu(gate) * up */
+typedef struct {
+    float *g;
+    const float *u;
+} swiglu_args;
+
+static void swiglu_range(void *ctx, int64_t begin, int64_t end)
+{
+    const swiglu_args *a = ctx;
+    for (int64_t i = begin; i < end; i++) a->g[i] = a->g[i] / (1.0f + expf(-a->g[i])) * a->u[i];
+}
+
 void llm_swiglu(float *g, const float *u, size_t n)
 {
-    for (size_t i = 0; i < n; i++) g[i] = g[i] / (1.0f + expf(-g[i])) * u[i];
+    swiglu_args a = {g, u};
+    smelt_parallel_for((int64_t)n, 1 << 14, swiglu_range, &a);
 }
 
 void llm_gelu_tanh(float *x, size_t n)

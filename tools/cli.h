@@ -63,5 +63,6 @@ CMD(tokenize);
 CMD(verify);
 CMD(run);
 CMD(perplexity);
+CMD(synth);
 
 #endif

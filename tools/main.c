@@ -19,6 +19,7 @@ static const command commands[] = {
     {"verify", cmd_verify, "check every checksum in a .smelt artifact"},
     {"run", cmd_run, "generate text from a prompt (greedy or sampled), streamed"},
     {"perplexity", cmd_perplexity, "perplexity of a language model on a text file"},
+    {"synth", cmd_synth, "write a random-weight Llama or GPT-2 checkpoint folder"},
 };
 
 static void print_commands(FILE *f)
