@@ -1,0 +1,55 @@
+/* Products with quantized weight matrices: y[T, rows] = x[T, cols] · W^T, W stored as int8 per
+ * output channel or 4-bit per group of columns, w = scale * (q - zero).
+ *
+ * Storage (what quant/ writes into the IR): int8 q as [rows][cols] bytes; 4-bit q packed two a
+ * byte along the columns, the lower column in the low nibble, [rows][cols / 2]; symmetric 4-bit
+ * values are two's complement (-8..7), asymmetric ones 0..15 with a u8 zero point a group.
+ * scale (and zero) are [rows][cols / group], f32 (u8).
+ *
+ * Kernels: a portable scalar reference (_ref) and AVX2 and AVX-512 versions, chosen at run time
+ * from the CPU's features (SMELT_KERNELS=ref|avx2|avx512 forces one, for tests and benchmarks).
+ * A few rows of x (decode) stream the quantized weights once for all of them; many rows (prefill)
+ * dequantize a block of weight rows at a time and use sgemm.
+ */
+#ifndef SMELT_QMATMUL_H
+#define SMELT_QMATMUL_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+typedef struct {
+    int bits;       /* 8 or 4 */
+    int rows, cols; /* out and in features */
+    int group;      /* columns a scale: cols for int8 per channel; 32, 64 or 128 for 4-bit */
+    const void *q;
+    const float *scale;
+    const uint8_t *zero; /* NULL when symmetric */
+} qmat;
+
+/* The kernel for rows [r0, r1) of W against T (≤ QMAT_MAX_T) vectors; xsum[t][g] holds the sum of
+ * x[t]'s group g (asymmetric weights need it), y[t][r] is written for r in [r0, r1). */
+#define QMAT_MAX_T 8
+typedef void (*qmat_rows_fn)(const qmat *w, int r0, int r1, const float *x, const float *xsum, int T, float *y);
+
+typedef struct {
+    const char *name; /* "ref", "avx2", "avx512" */
+    qmat_rows_fn rows8, rows4;
+} qmat_kernels;
+
+const qmat_kernels *qmat_kernels_ref(void);
+const qmat_kernels *qmat_kernels_avx2(void);   /* NULL when not compiled in */
+const qmat_kernels *qmat_kernels_avx512(void); /* NULL when not compiled in */
+/* The best kernels this CPU runs (or the forced ones). */
+const qmat_kernels *qmat_kernels_best(void);
+
+/* y = x · W^T with the best kernels, threaded over rows. Returns false on OOM (prefill scratch). */
+bool qmat_mul(const qmat *w, const float *x, int T, float *y);
+/* The same with given kernels, for tests. */
+bool qmat_mul_with(const qmat_kernels *k, const qmat *w, const float *x, int T, float *y);
+/* Dequantizes rows [r0, r1) into out[(r1 - r0) * cols]. */
+void qmat_dequant_rows(const qmat *w, int r0, int r1, float *out);
+/* Bytes of W (q plus scales and zero points). */
+size_t qmat_bytes(const qmat *w);
+
+#endif
