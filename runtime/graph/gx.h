@@ -1,0 +1,106 @@
+/* Internals of the graph executor shared by the planner (graph_exec.c) and the op families
+ * (op_*.c): the run-time tensor, the call a kernel receives, the op table entry, and helpers for
+ * attributes, broadcasting, integer inputs and errors.
+ *
+ * A kernel reads c->in[i] (NULL for an omitted optional input), computes its output shapes, asks
+ * for each output buffer with gx_out (or makes an output a view of an input with gx_alias), and
+ * fills it. Kernels never write their inputs. Errors name the node via gx_fail / gx_unsup.
+ */
+#ifndef SMELT_GX_H
+#define SMELT_GX_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "core/ir.h"
+
+#define GX_MAXD SMELT_MAX_DIMS
+
+typedef struct {
+    smelt_dtype dtype;
+    int ndim;
+    int64_t shape[GX_MAXD];
+    int64_t numel;
+    void *data;
+    int buf; /* pool buffer index holding data, -1 for constants and caller inputs */
+} gx_tensor;
+
+typedef struct gx_exec gx_exec;
+
+typedef struct {
+    const smelt_node *node;
+    int opset;        /* the model's default-domain opset */
+    int n_in, n_out;  /* as in the node */
+    const gx_tensor **in;
+    gx_tensor **out;  /* NULL where the node leaves an output unnamed */
+    gx_exec *x;
+} gx_call;
+
+typedef smelt_err *(*gx_kernel_fn)(gx_call *c);
+/* Load-time check of attributes (dtypes are checked by the kernel at run time); NULL = none. */
+typedef smelt_err *(*gx_check_fn)(const smelt_node *n, int opset);
+
+typedef struct {
+    const char *op;
+    gx_kernel_fn run;
+    gx_check_fn check;
+} gx_op;
+
+/* Each op family exports its table, terminated by an entry with op == NULL. */
+extern const gx_op gx_ops_elementwise[], gx_ops_logic[], gx_ops_reduce[], gx_ops_shape[], gx_ops_matmul[], gx_ops_conv[],
+    gx_ops_norm[], gx_ops_gather[], gx_ops_misc[];
+
+const gx_op *gx_find_op(const char *op);
+
+/* ---- outputs ---- */
+/* Allocates output i with the given dtype and shape (from the graph's pool); *data may be NULL. */
+smelt_err *gx_out(gx_call *c, int i, smelt_dtype dt, int ndim, const int64_t *shape, void **data);
+/* Makes output i a view of input j's data with a new shape (same element count). */
+smelt_err *gx_alias(gx_call *c, int i, int j, int ndim, const int64_t *shape);
+
+/* ---- errors ---- */
+/* "node 'name' (Op): <message>", kind SMELT_E_INVALID / SMELT_E_UNSUPPORTED. */
+smelt_err *gx_fail(const gx_call *c, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+smelt_err *gx_unsup(const gx_call *c, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+smelt_err *gx_node_unsup(const smelt_node *n, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+smelt_err *gx_dtype_unsup(const gx_call *c, smelt_dtype dt);
+const char *gx_node_name(const smelt_node *n);
+
+/* ---- attributes ---- */
+int64_t gx_attr_i(const smelt_node *n, const char *name, int64_t dflt);
+double gx_attr_f(const smelt_node *n, const char *name, double dflt);
+const char *gx_attr_s(const smelt_node *n, const char *name, const char *dflt);
+/* INTS attribute: returns its count (or -1 when absent) and points *v at the values. */
+int gx_attr_ints(const smelt_node *n, const char *name, const int64_t **v);
+
+/* ---- shapes and values ---- */
+int gx_esize(smelt_dtype dt);
+const char *gx_shape_str(const gx_tensor *t, char *buf, size_t cap);
+/* Normalizes axis (may be negative) into [0, rank); false when out of range. */
+bool gx_axis(int64_t axis, int rank, int *out);
+/* Reads an integer tensor (i64 or i32) into v (at most cap values); returns the count or -1. */
+int64_t gx_read_ints(const gx_tensor *t, int64_t *v, int64_t cap);
+/* Reads element k of a numeric tensor as double / int64. */
+double gx_get_f(const gx_tensor *t, int64_t k);
+int64_t gx_get_i(const gx_tensor *t, int64_t k);
+/* Contiguous strides (in elements) of a shape. */
+void gx_strides(int ndim, const int64_t *shape, int64_t *strides);
+
+/* numpy broadcasting of up to 3 inputs: the output shape, then dims coalesced and per-input element
+ * strides (0 along broadcast dims), walked one innermost row at a time. */
+typedef struct {
+    int nin, ndim;
+    int64_t shape[GX_MAXD];
+    int64_t strides[3][GX_MAXD];
+    int64_t idx[GX_MAXD];
+    int64_t off[3];
+    int64_t rows, inner;
+} gx_bcast;
+
+smelt_err *gx_bcast_shape(gx_call *c, int nin, const gx_tensor *const *ins, int *ndim, int64_t *shape);
+/* Sets up iteration over out shape (ndim, shape) for inputs ins. */
+void gx_bcast_init(gx_bcast *b, int nin, const gx_tensor *const *ins, int ndim, const int64_t *shape);
+/* Advances to the next row (after the caller processed the row at b->off[]). */
+void gx_bcast_next(gx_bcast *b);
+
+#endif
