@@ -2,13 +2,16 @@
 #ifndef SMELT_LLM_INTERNAL_H
 #define SMELT_LLM_INTERNAL_H
 
+#include "runtime/cpu/qmatmul.h"
 #include "runtime/llm.h"
 
-/* y[T, out] = x[T, in] · w[out, in]^T (+ b) */
+/* y[T, out] = x[T, in] · w[out, in]^T (+ b); a quantized weight is read through qm instead of w */
 typedef struct {
     const float *w;
     const float *b; /* NULL when there is no bias */
     int out, in;
+    bool quantized;
+    qmat qm;
 } llm_linear;
 
 typedef struct {

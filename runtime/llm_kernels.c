@@ -12,7 +12,9 @@
 
 void llm_linear_apply(const llm_linear *l, const float *x, int T, float *y)
 {
-    if (T == 1) cblas_sgemv(CblasRowMajor, CblasNoTrans, l->out, l->in, 1.0f, l->w, l->in, x, 1, 0.0f, y, 1);
+    if (l->quantized) {
+        if (!qmat_mul(&l->qm, x, T, y)) abort(); /* the dequantization scratch: 256 rows of weights */
+    } else if (T == 1) cblas_sgemv(CblasRowMajor, CblasNoTrans, l->out, l->in, 1.0f, l->w, l->in, x, 1, 0.0f, y, 1);
     else cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, T, l->out, l->in, 1.0f, x, l->in, l->w, l->in, 0.0f, y, l->out);
     if (!l->b) return;
     for (int t = 0; t < T; t++)

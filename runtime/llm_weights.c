@@ -67,6 +67,31 @@ static smelt_err *node_of(llm_engine *e, const char *name, const char *op, const
     return NULL;
 }
 
+/* A quantized weight as the kernels read it: q, scale [out, groups], zero [out, groups]. */
+static smelt_err *bind_quantized(llm_engine *e, const char *node, const smelt_tensor *t, int out, int in, llm_linear *l)
+{
+    const smelt_quant *q = &t->quant;
+    int group = q->kind == SMELT_QUANT_PER_CHANNEL ? in : q->group_size;
+    if (t->ndim != 2 || t->shape[0] != out || t->shape[1] != in)
+        return SMELT_ERR(SMELT_E_CORRUPT, "node '%s': quantized weight '%s' is not [%d, %d]", node, t->name, out, in);
+    if (!(q->bits == 8 && q->kind == SMELT_QUANT_PER_CHANNEL && q->symmetric && t->dtype == SMELT_DT_I8) &&
+        !(q->bits == 4 && q->kind == SMELT_QUANT_GROUP && group % 32 == 0 && in % group == 0 && q->axis == 0 &&
+          t->dtype == (q->symmetric ? SMELT_DT_I4 : SMELT_DT_U4)))
+        return SMELT_ERR(SMELT_E_UNSUPPORTED, "weight '%s': this quantization (%d-bit, %s, group %d, dtype %s) is not one the engine runs (w8 per "
+                         "channel; w4 in groups of a multiple of 32)", t->name, q->bits, q->symmetric ? "symmetric" : "asymmetric", group,
+                         smelt_dtype_name(t->dtype));
+    int ng = in / group;
+    const smelt_tensor *sc = smelt_model_find(e->m, q->scale), *z = q->zero ? smelt_model_find(e->m, q->zero) : NULL;
+    if (!sc || sc->dtype != SMELT_DT_F32 || smelt_shape_numel(sc->ndim, sc->shape) != (int64_t)out * ng)
+        return SMELT_ERR(SMELT_E_CORRUPT, "weight '%s': scale tensor '%s' is not %d x %d f32 values", t->name, q->scale, out, ng);
+    if (!q->symmetric && (!z || z->dtype != SMELT_DT_U8 || smelt_shape_numel(z->ndim, z->shape) != (int64_t)out * ng))
+        return SMELT_ERR(SMELT_E_CORRUPT, "weight '%s': zero-point tensor '%s' is not %d x %d u8 values", t->name, q->zero ? q->zero : "", out, ng);
+    l->quantized = true;
+    l->qm = (qmat){q->bits, out, in, group, t->data, sc->data, z ? z->data : NULL};
+    e->weight_bytes += qmat_bytes(&l->qm);
+    return NULL;
+}
+
 static smelt_err *bind_linear(llm_engine *e, const char *name, int out, int in, llm_linear *l)
 {
     const smelt_node *n;
@@ -74,7 +99,9 @@ static smelt_err *bind_linear(llm_engine *e, const char *name, int out, int in, 
     if (n->n_inputs < 2) return SMELT_ERR(SMELT_E_CORRUPT, "node '%s' (Linear) has no weight input", name);
     l->out = out;
     l->in = in;
-    SMELT_TRY(f32_of(e, name, n->inputs[1], out, in, &l->w));
+    const smelt_tensor *t = smelt_model_find(e->m, n->inputs[1]);
+    if (t && t->quant.kind != SMELT_QUANT_NONE) SMELT_TRY(bind_quantized(e, name, t, out, in, l));
+    else SMELT_TRY(f32_of(e, name, n->inputs[1], out, in, &l->w));
     l->b = NULL;
     if (n->n_inputs > 2 && n->inputs[2][0]) SMELT_TRY(f32_of(e, name, n->inputs[2], out, -1, &l->b));
     return NULL;
@@ -155,6 +182,6 @@ smelt_err *llm_bind_weights(llm_engine *e)
     /* a tied head is the embedding table itself: do not count its bytes twice */
     size_t before = e->weight_bytes;
     SMELT_TRY(bind_linear(e, "lm_head", c->vocab_size, c->hidden, &e->head));
-    if (e->head.w == e->tok_emb) e->weight_bytes = before;
+    if (e->head.w && e->head.w == e->tok_emb) e->weight_bytes = before;
     return NULL;
 }

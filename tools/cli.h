@@ -63,6 +63,7 @@ CMD(tokenize);
 CMD(verify);
 CMD(run);
 CMD(perplexity);
+CMD(quant);
 CMD(synth);
 
 #endif

@@ -17,6 +17,7 @@ static const command commands[] = {
     {"export", cmd_export, "write a .smelt artifact back as a Hugging Face folder"},
     {"tokenize", cmd_tokenize, "encode text to token ids (or decode ids to text)"},
     {"verify", cmd_verify, "check every checksum in a .smelt artifact"},
+    {"quant", cmd_quant, "quantize a language model's linear layers (w8, w4 groups) into an artifact"},
     {"run", cmd_run, "generate text from a prompt (greedy or sampled), streamed"},
     {"perplexity", cmd_perplexity, "perplexity of a language model on a text file"},
     {"synth", cmd_synth, "write a random-weight Llama or GPT-2 checkpoint folder"},

@@ -1,0 +1,33 @@
+/* Quantizing a language model's linear layers in place: every Linear node of the decoder blocks
+ * (the embeddings and the output head are kept as they are) gets its weight replaced by the
+ * quantized tensor plus '<weight>.scale' (f32 [out, groups]) and, when asymmetric,
+ * '<weight>.zero' (u8 [out, groups]) tensors; the tensor's quant fields say how to read them.
+ * The recipe goes into m->meta["quantization"] so the artifact records it. */
+#ifndef SMELT_QUANTIZE_MODEL_H
+#define SMELT_QUANTIZE_MODEL_H
+
+#include "core/ir.h"
+#include "quant/rtn.h"
+
+typedef struct {
+    quant_scheme scheme;
+    const char *method; /* "rtn" */
+} quant_recipe;
+
+/* One quantized weight: its reconstruction error ||W - Q(W)||_F / ||W||_F and sizes. */
+typedef struct {
+    char *tensor;
+    int bits, group;
+    double rel_err;
+    size_t bytes_before, bytes_after;
+} quant_report;
+
+typedef void (*quant_progress_fn)(void *ctx, int done, int total);
+
+/* Quantizes m (kind LLM) per r. On success *rep (n_rep entries, caller frees with
+ * quant_report_free) lists each weight. Fails, leaving m unusable, on an unknown scheme, a group
+ * size that does not divide a layer's input features, or weights that are already quantized. */
+smelt_err *quantize_llm(smelt_model *m, const quant_recipe *r, quant_progress_fn progress, void *ctx, quant_report **rep, int *n_rep);
+void quant_report_free(quant_report *rep, int n);
+
+#endif
