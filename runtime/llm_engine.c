@@ -4,6 +4,7 @@
  * every projection is one sgemm over T rows whatever mix of prefill and decode the batch holds;
  * only attention looks at which sequence and position a row belongs to. */
 #define _POSIX_C_SOURCE 200809L
+#include <cblas.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -18,6 +19,8 @@ smelt_err *llm_engine_new(const smelt_model *m, llm_engine **out)
     e->m = m;
     e->c = m->llm;
     e->gpt2 = strcmp(m->llm.pos, "learned") == 0;
+    /* the engine splits every product over its own thread pool (see llm_linear_apply) */
+    openblas_set_num_threads(1);
     smelt_err *err = llm_bind_weights(e);
     if (err) {
         llm_engine_free(e);

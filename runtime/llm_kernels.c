@@ -10,12 +10,36 @@
 #include "core/threads.h"
 #include "runtime/llm_internal.h"
 
+/* Float projections: the output features are split across the thread pool, each thread running a
+ * single-threaded sgemm (sgemv for one row of x) on its share, so one pool drives every core
+ * (OpenBLAS's own threads are turned off by llm_engine_new: two pools on the same cores spend their
+ * time yielding to each other). */
+typedef struct {
+    const llm_linear *l;
+    const float *x;
+    int T;
+    float *y;
+} linear_job;
+
+static void linear_rows(void *ctx, int64_t begin, int64_t end)
+{
+    const linear_job *j = ctx;
+    const llm_linear *l = j->l;
+    int n = (int)(end - begin);
+    const float *w = l->w + (size_t)begin * l->in;
+    if (j->T == 1) cblas_sgemv(CblasRowMajor, CblasNoTrans, n, l->in, 1.0f, w, l->in, j->x, 1, 0.0f, j->y + begin, 1);
+    else cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, j->T, n, l->in, 1.0f, j->x, l->in, w, l->in, 0.0f, j->y + begin, l->out);
+}
+
 void llm_linear_apply(const llm_linear *l, const float *x, int T, float *y)
 {
     if (l->quantized) {
         if (!qmat_mul(&l->qm, x, T, y)) abort(); /* the dequantization scratch: 256 rows of weights */
-    } else if (T == 1) cblas_sgemv(CblasRowMajor, CblasNoTrans, l->out, l->in, 1.0f, l->w, l->in, x, 1, 0.0f, y, 1);
-    else cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, T, l->out, l->in, 1.0f, x, l->in, l->w, l->in, 0.0f, y, l->out);
+    } else {
+        linear_job j = {l, x, T, y};
+        /* blocks of at least 64 output features keep each sgemm efficient */
+        smelt_parallel_for(l->out, 64, linear_rows, &j);
+    }
     if (!l->b) return;
     for (int t = 0; t < T; t++)
         for (int i = 0; i < l->out; i++) y[(size_t)t * l->out + i] += l->b[i];
@@ -195,13 +219,41 @@ static void attention_sgemm(const llm_attn_args *a, const llm_attn_seg *g, int h
     }
 }
 
+/* The long runs' (segment, head) pairs, spread over the pool; each task has its own score block. */
+typedef struct {
+    const llm_attn_args *a;
+    const int *seg_of; /* long segments, by index into a->segs */
+} attn_sgemm_job;
+
+static void attention_sgemm_range(void *ctx, int64_t begin, int64_t end)
+{
+    const attn_sgemm_job *j = ctx;
+    const llm_attn_args *a = j->a;
+    size_t cap = 0;
+    float *S = NULL;
+    for (int64_t i = begin; i < end; i++) {
+        const llm_attn_seg *g = &a->segs[j->seg_of[i / a->n_heads]];
+        int block = g->n < ATTN_QBLOCK ? g->n : ATTN_QBLOCK;
+        size_t need = (size_t)block * (size_t)(g->pos0 + g->n);
+        if (need > cap) {
+            free(S);
+            S = malloc(need * sizeof *S);
+            if (!S) abort(); /* a block of query rows by the context */
+            cap = need;
+        }
+        attention_sgemm(a, g, (int)(i % a->n_heads), S);
+    }
+    free(S);
+}
+
 void llm_attention(const llm_attn_args *a, int T)
 {
     /* long runs first, through sgemm; their tokens are then skipped by the per-token loop */
     llm_seq **seqs = malloc((size_t)T * sizeof *seqs);
-    float *S = NULL;
-    if (!seqs) abort(); /* T pointers */
+    int *seg_of = malloc((size_t)a->n_segs * sizeof *seg_of);
+    if (!seqs || !seg_of) abort(); /* T pointers */
     memcpy(seqs, a->seqs, (size_t)T * sizeof *seqs);
+    int n_long = 0;
     bool any_short = false;
     for (int i = 0; i < a->n_segs; i++) {
         const llm_attn_seg *g = &a->segs[i];
@@ -209,17 +261,18 @@ void llm_attention(const llm_attn_args *a, int T)
             any_short = true;
             continue;
         }
-        int block = g->n < ATTN_QBLOCK ? g->n : ATTN_QBLOCK;
-        S = realloc(S, (size_t)block * (size_t)(g->pos0 + g->n) * sizeof *S);
-        if (!S) abort(); /* a block of query rows by the context */
-        for (int h = 0; h < a->n_heads; h++) attention_sgemm(a, g, h, S);
+        seg_of[n_long++] = i;
         for (int t = g->row0; t < g->row0 + g->n; t++) seqs[t] = NULL;
     }
-    free(S);
+    if (n_long) {
+        attn_sgemm_job j = {a, seg_of};
+        smelt_parallel_for((int64_t)n_long * a->n_heads, 1, attention_sgemm_range, &j);
+    }
     if (any_short) {
         llm_attn_args rest = *a;
         rest.seqs = seqs;
         smelt_parallel_for((int64_t)T * a->n_heads, 1, attention_range, &rest);
     }
+    free(seg_of);
     free(seqs);
 }

@@ -51,18 +51,38 @@ static void rows_range(void *ctx, int64_t begin, int64_t end)
     (j->w->bits == 8 ? j->k->rows8 : j->k->rows4)(j->w, (int)begin, (int)end, j->x, j->xsum, j->T, j->y);
 }
 
-/* y[:, block] for many rows of x: dequantize DEQUANT_BLOCK weight rows, sgemm, next block */
-static bool mul_sgemm(const qmat *w, const float *x, int T, float *y)
+/* y[:, block] for many rows of x: blocks of DEQUANT_BLOCK weight rows spread over the pool, each
+ * dequantized into the task's scratch and multiplied by a single-threaded sgemm */
+typedef struct {
+    const qmat *w;
+    const float *x;
+    int T;
+    float *y;
+    bool oom;
+} sgemm_job;
+
+static void sgemm_blocks(void *ctx, int64_t begin, int64_t end)
 {
+    sgemm_job *j = ctx;
+    const qmat *w = j->w;
     float *buf = malloc((size_t)DEQUANT_BLOCK * w->cols * sizeof *buf);
-    if (!buf) return false;
-    for (int r0 = 0; r0 < w->rows; r0 += DEQUANT_BLOCK) {
-        int n = w->rows - r0 < DEQUANT_BLOCK ? w->rows - r0 : DEQUANT_BLOCK;
+    if (!buf) {
+        j->oom = true; /* a benign race: every writer stores true */
+        return;
+    }
+    for (int64_t b = begin; b < end; b++) {
+        int r0 = (int)b * DEQUANT_BLOCK, n = w->rows - r0 < DEQUANT_BLOCK ? w->rows - r0 : DEQUANT_BLOCK;
         qmat_dequant_rows(w, r0, r0 + n, buf);
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, T, n, w->cols, 1.0f, x, w->cols, buf, w->cols, 0.0f, y + r0, w->rows);
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, j->T, n, w->cols, 1.0f, j->x, w->cols, buf, w->cols, 0.0f, j->y + r0, w->rows);
     }
     free(buf);
-    return true;
+}
+
+static bool mul_sgemm(const qmat *w, const float *x, int T, float *y)
+{
+    sgemm_job j = {w, x, T, y, false};
+    smelt_parallel_for((w->rows + DEQUANT_BLOCK - 1) / DEQUANT_BLOCK, 1, sgemm_blocks, &j);
+    return !j.oom;
 }
 
 bool qmat_mul_with(const qmat_kernels *k, const qmat *w, const float *x, int T, float *y)
