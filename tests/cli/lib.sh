@@ -24,3 +24,12 @@ jqv() { printf '%s' "$OUT" | jq -r "$1"; }
 
 # expect_eq WHAT GOT WANT
 expect_eq() { [ "$2" = "$3" ] || fail "$1: got '$2', expected '$3'"; }
+
+# SANITIZED=1 when the binary is the ASan+UBSan build: the long quality checks (perplexity over
+# whole val files) run in the release pass only; the sanitized pass runs a smaller set that still
+# goes through every code path.
+SANITIZED=0
+case "${SMELT:-}" in */asan/*) SANITIZED=1 ;; esac
+
+# expect_close WHAT GOT WANT: within 0.05% relative
+expect_close() { jq -en --argjson g "$2" --argjson w "$3" '(($g - $w) / $w | fabs) <= 0.0005' >/dev/null || fail "$1: got $2, expected $3 within 0.05%"; }
