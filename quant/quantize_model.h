@@ -2,7 +2,12 @@
  * (the embeddings and the output head are kept as they are) gets its weight replaced by the
  * quantized tensor plus '<weight>.scale' (f32 [out, groups]) and, when asymmetric,
  * '<weight>.zero' (u8 [out, groups]) tensors; the tensor's quant fields say how to read them.
- * The recipe goes into m->meta["quantization"] so the artifact records it. */
+ * The recipe goes into m->meta["quantization"] so the artifact records it.
+ *
+ * rtn rounds each weight to nearest (quant/rtn.h). gptq (quant/gptq.h) goes block by block: the
+ * calibration windows run through the model as quantized so far, the inputs of the block's
+ * projections give each projection's Hessian, and the block's weights are quantized with it
+ * before the next block sees their outputs. */
 #ifndef SMELT_QUANTIZE_MODEL_H
 #define SMELT_QUANTIZE_MODEL_H
 
@@ -11,7 +16,10 @@
 
 typedef struct {
     quant_scheme scheme;
-    const char *method; /* "rtn" */
+    const char *method;   /* "rtn" or "gptq" */
+    const int32_t *calib; /* gptq: n_calib windows of calib_window tokens, back to back */
+    int n_calib, calib_window;
+    double damp; /* gptq: added to diag(H) as a fraction of its mean (0.01 is usual) */
 } quant_recipe;
 
 /* One quantized weight: its reconstruction error ||W - Q(W)||_F / ||W||_F and sizes. */

@@ -43,7 +43,7 @@ smelt_err *llm_seq_new(llm_engine *e, llm_seq **out);
 void llm_seq_free(llm_seq *s);
 /* Tokens the sequence's cache holds. */
 int llm_seq_len(const llm_seq *s);
-/* Forgets the last n cached tokens (n ≤ length), e.g. to re-score a shared prefix. */
+/* Keeps only the first len cached tokens (len ≤ length), e.g. to re-score a shared prefix. */
 void llm_seq_truncate(llm_seq *s, int len);
 /* Bytes of KV cache a token costs (all layers, K and V). */
 size_t llm_kv_bytes_per_token(const llm_engine *e);
@@ -58,8 +58,18 @@ typedef struct {
 
 /* Runs the items' new tokens through the model, appending them to each sequence's cache, and
  * writes logits row by row in item order (n_tokens rows for all_logits items, else 1) into
- * `logits` (rows × vocab floats). Fails without changing any cache when a token id is out of range,
+ * `logits` (rows × vocab floats; NULL when only the caches are wanted). Fails without changing any cache when a token id is out of range,
  * a sequence appears twice, or a sequence would pass the model's context. */
 smelt_err *llm_forward(llm_engine *e, const llm_batch_item *items, int n_items, float *logits);
+
+/* Calibration (quantization): the inputs of a block's projections as the forward pass computes
+ * them, x [T, dim] for the T tokens of the batch. LLM_IN_QKV feeds q/k/v (GPT-2's fused c_attn),
+ * LLM_IN_O the attention output projection, LLM_IN_MLP the gate/up (GPT-2's c_fc) projections,
+ * LLM_IN_DOWN the down projection (GPT-2's mlp c_proj). */
+typedef enum { LLM_IN_QKV, LLM_IN_O, LLM_IN_MLP, LLM_IN_DOWN, LLM_IN_COUNT } llm_input_kind;
+typedef void (*llm_capture_fn)(void *ctx, int layer, llm_input_kind kind, const float *x, int T, int dim);
+/* Calls fn for every projection input from then on (NULL stops). With stop_after_layer >= 0 a
+ * forward pass ends after that block: the caches are filled that far and no logits are written. */
+void llm_engine_set_capture(llm_engine *e, llm_capture_fn fn, void *ctx, int stop_after_layer);
 
 #endif

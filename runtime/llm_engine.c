@@ -19,6 +19,7 @@ smelt_err *llm_engine_new(const smelt_model *m, llm_engine **out)
     e->m = m;
     e->c = m->llm;
     e->gpt2 = strcmp(m->llm.pos, "learned") == 0;
+    e->stop_after_layer = -1;
     /* the engine splits every product over its own thread pool (see llm_linear_apply) */
     openblas_set_num_threads(1);
     smelt_err *err = llm_bind_weights(e);
@@ -67,6 +68,18 @@ void llm_engine_free(llm_engine *e)
 }
 
 const smelt_llm_config *llm_engine_config(const llm_engine *e) { return &e->c; }
+
+void llm_engine_set_capture(llm_engine *e, llm_capture_fn fn, void *ctx, int stop_after_layer)
+{
+    e->capture = fn;
+    e->capture_ctx = ctx;
+    e->stop_after_layer = fn ? stop_after_layer : -1;
+}
+
+#define CAPTURE(e, l, kind, x, T, dim) \
+    do {                                \
+        if ((e)->capture) (e)->capture((e)->capture_ctx, l, kind, x, T, dim); \
+    } while (0)
 size_t llm_engine_weight_bytes(const llm_engine *e) { return e->weight_bytes; }
 size_t llm_kv_bytes_per_token(const llm_engine *e) { return (size_t)2 * e->c.n_layers * e->c.n_kv_heads * e->c.head_dim * sizeof(float); }
 
@@ -197,6 +210,7 @@ static void block(llm_engine *e, int l, int T, llm_seq *const *seqs, const int *
     const llm_layer *L = &e->layers[l];
     int H = c->hidden, qd = c->n_heads * c->head_dim, kvd = kv_dim(e);
     norm(e, &L->ln1, e->xn, e->x, T);
+    CAPTURE(e, l, LLM_IN_QKV, e->xn, T, H);
     if (e->gpt2) {
         llm_linear_apply(&L->qkv, e->xn, T, e->h1); /* [T, 3H]: q | k | v */
         for (int t = 0; t < T; t++) {
@@ -218,18 +232,22 @@ static void block(llm_engine *e, int l, int T, llm_seq *const *seqs, const int *
     }
     llm_attn_args a = {c->n_heads, c->n_kv_heads, c->head_dim, l, e->q, e->att, seqs, pos, segs, n_segs};
     llm_attention(&a, T);
+    CAPTURE(e, l, LLM_IN_O, e->att, T, qd);
     llm_linear_apply(&L->o, e->att, T, e->xn);
     add_into(e->x, e->xn, (size_t)T * H);
 
     norm(e, &L->ln2, e->xn, e->x, T);
+    CAPTURE(e, l, LLM_IN_MLP, e->xn, T, H);
     if (e->gpt2) {
         llm_linear_apply(&L->fc, e->xn, T, e->h1);
         llm_gelu_tanh(e->h1, (size_t)T * c->ffn);
+        CAPTURE(e, l, LLM_IN_DOWN, e->h1, T, c->ffn);
         llm_linear_apply(&L->proj, e->h1, T, e->xn);
     } else {
         llm_linear_apply(&L->gate, e->xn, T, e->h1);
         llm_linear_apply(&L->up, e->xn, T, e->h2);
         llm_swiglu(e->h1, e->h2, (size_t)T * c->ffn);
+        CAPTURE(e, l, LLM_IN_DOWN, e->h1, T, c->ffn);
         llm_linear_apply(&L->down, e->h1, T, e->xn);
     }
     add_into(e->x, e->xn, (size_t)T * H);
@@ -267,7 +285,15 @@ smelt_err *llm_forward(llm_engine *e, const llm_batch_item *items, int n_items, 
             if (e->pos_emb) add_into(e->x + t * H, e->pos_emb + (size_t)pos[t] * H, H);
         }
     }
-    for (int l = 0; l < c->n_layers; l++) block(e, l, T, seqs, pos, segs, n_items);
+    int last = e->stop_after_layer >= 0 && e->stop_after_layer < c->n_layers ? e->stop_after_layer : c->n_layers - 1;
+    for (int l = 0; l <= last; l++) block(e, l, T, seqs, pos, segs, n_items);
+    if (last < c->n_layers - 1 || !logits) { /* a calibration pass: the blocks asked for, no logits */
+        for (int i = 0; i < n_items; i++) items[i].seq->len += items[i].n_tokens;
+        free(seqs);
+        free(pos);
+        free(segs);
+        return NULL;
+    }
 
     /* only the rows whose logits were asked for go through the final norm and the head */
     int r = 0;

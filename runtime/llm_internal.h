@@ -44,6 +44,9 @@ struct llm_engine {
     int n_owned;
     size_t weight_bytes;
     float *rope_inv_freq; /* [head_dim / 2] */
+    llm_capture_fn capture;
+    void *capture_ctx;
+    int stop_after_layer;
     /* scratch, grown to the largest batch seen */
     int cap_tokens;
     float *x, *xn, *q, *k, *v, *att, *h1, *h2;

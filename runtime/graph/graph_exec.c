@@ -8,6 +8,7 @@
  */
 #include "runtime/graph/graph_exec.h"
 
+#include <cblas.h>
 #include <limits.h>
 #include <stdlib.h>
 #include <string.h>
@@ -29,6 +30,7 @@ typedef struct {
     int *in, *out;   /* slot indices; in[i] == -1 for an omitted optional input */
     int *release;    /* slots whose last reader is this step */
     int n_release;
+    int fuse;        /* GX_FUSE_*: an activation folded into this step's output */
 } gx_step;
 
 typedef struct {
@@ -40,6 +42,8 @@ typedef struct {
 struct gx_exec {
     gx_buf *bufs;
     int n_bufs, cap_bufs;
+    int scratch[8]; /* pool buffers lent to the running kernel by gx_scratch */
+    int n_scratch;
 };
 
 struct smelt_graph {
@@ -55,6 +59,8 @@ struct smelt_graph {
     const gx_tensor **in_scratch;
     gx_tensor **out_scratch;
     int max_io;
+    void **folded; /* buffers of values computed at load time (constant folding), owned */
+    int n_folded;
 };
 
 /* ---- the buffer pool ---- */
@@ -133,6 +139,22 @@ smelt_err *gx_out(gx_call *c, int i, smelt_dtype dt, int ndim, const int64_t *sh
     return NULL;
 }
 
+void *gx_scratch(gx_call *c, size_t bytes)
+{
+    gx_exec *x = c->x;
+    if (x->n_scratch == (int)(sizeof x->scratch / sizeof x->scratch[0])) return NULL;
+    int b = pool_get(x, bytes);
+    if (b < 0) return NULL;
+    x->scratch[x->n_scratch++] = b;
+    return x->bufs[b].p;
+}
+
+static void scratch_release(gx_exec *x)
+{
+    for (int i = 0; i < x->n_scratch; i++) pool_put(x, x->scratch[i]);
+    x->n_scratch = 0;
+}
+
 smelt_err *gx_alias(gx_call *c, int i, int j, int ndim, const int64_t *shape)
 {
     const gx_tensor *src = c->in[j];
@@ -148,6 +170,25 @@ smelt_err *gx_alias(gx_call *c, int i, int j, int ndim, const int64_t *shape)
     t->buf = src->buf;
     if (t->buf >= 0) c->x->bufs[t->buf].refs++;
     return NULL;
+}
+
+/* Runs one step: binds its slots, calls the kernel, checks every named output was produced. */
+static smelt_err *run_step(smelt_graph *g, const gx_step *st)
+{
+    const smelt_node *nd = st->node;
+    gx_call c = {.node = nd, .opset = g->opset, .n_in = nd->n_inputs, .n_out = nd->n_outputs, .in = g->in_scratch, .out = g->out_scratch, .x = &g->x,
+                 .fuse = st->fuse};
+    for (int k = 0; k < nd->n_inputs; k++) c.in[k] = st->in[k] >= 0 ? &g->slots[st->in[k]].t : NULL;
+    for (int k = 0; k < nd->n_outputs; k++) {
+        c.out[k] = &g->slots[st->out[k]].t;
+        c.out[k]->ndim = -1;
+        c.out[k]->buf = -1;
+    }
+    smelt_err *err = st->op->run(&c);
+    scratch_release(&g->x);
+    for (int k = 0; k < nd->n_outputs && !err; k++)
+        if (c.out[k]->ndim < 0) err = gx_unsup(&c, "output %d ('%s') is not produced", k, nd->outputs[k]);
+    return err;
 }
 
 /* ---- load ---- */
@@ -184,6 +225,113 @@ static bool is_const_node(const smelt_node *n)
 {
     const smelt_attr *a = smelt_node_attr(n, "value");
     return strcmp(n->op, "Constant") == 0 && is_default_domain(n->domain) && a && a->type == SMELT_ATTR_TENSOR && a->tensor;
+}
+
+static void step_free(gx_step *st)
+{
+    free(st->in);
+    free(st->out);
+    free(st->release);
+}
+
+/* Ops whose result may differ from run to run: never computed at load. */
+static bool is_random_op(const char *op)
+{
+    return strncmp(op, "Random", 6) == 0 || strcmp(op, "Bernoulli") == 0 || strcmp(op, "Multinomial") == 0 || strcmp(op, "Dropout") == 0;
+}
+
+/* Constant folding: a step whose inputs are all constants (initializers, Constant nodes, values
+ * folded before it) runs once here, and its outputs become constants owned by the graph (e.g. a
+ * Transpose of a weight). A step that fails is left to fail at run time with its usual error. */
+static smelt_err *fold_constants(smelt_graph *g)
+{
+    int kept = 0;
+    for (int s = 0; s < g->n_steps; s++) {
+        gx_step *st = &g->steps[s];
+        const smelt_node *nd = st->node;
+        int n_real = 0;
+        bool fold = !is_random_op(nd->op);
+        for (int k = 0; k < nd->n_inputs && fold; k++) {
+            if (st->in[k] < 0) continue;
+            n_real++;
+            fold = g->slots[st->in[k]].kind == SLOT_CONST;
+        }
+        if (fold && n_real > 0) {
+            smelt_err *err = run_step(g, st);
+            if (!err) {
+                void **nf = realloc(g->folded, ((size_t)g->n_folded + (size_t)nd->n_outputs + 1) * sizeof *nf);
+                if (!nf) return SMELT_ERR(SMELT_E_NOMEM, "graph: out of memory");
+                g->folded = nf;
+                for (int k = 0; k < nd->n_outputs; k++) {
+                    gx_slot *o = &g->slots[st->out[k]];
+                    if (o->t.buf >= 0) {
+                        gx_buf *b = &g->x.bufs[o->t.buf];
+                        if (b->refs == 1 && b->p == o->t.data) {
+                            g->folded[g->n_folded++] = b->p; /* adopt the pooled buffer */
+                            *b = (gx_buf){0};
+                        } else {
+                            size_t nb = smelt_dtype_nbytes(o->t.dtype, (uint64_t)o->t.numel);
+                            void *p = malloc(nb ? nb : 1);
+                            if (!p) return SMELT_ERR(SMELT_E_NOMEM, "graph: out of memory");
+                            if (nb) memcpy(p, o->t.data, nb);
+                            pool_put(&g->x, o->t.buf);
+                            o->t.data = g->folded[g->n_folded++] = p;
+                        }
+                    }
+                    o->t.buf = -1;
+                    o->kind = SLOT_CONST;
+                    o->producer = -1;
+                }
+                step_free(st);
+                continue;
+            }
+            smelt_err_free(err);
+            for (int k = 0; k < nd->n_outputs; k++) slot_release(g, &g->slots[st->out[k]]);
+        }
+        g->steps[kept++] = *st;
+    }
+    g->n_steps = kept;
+    return NULL;
+}
+
+/* Folds a Relu into the Conv producing its input when nothing else reads the Conv's output: the
+ * Conv writes the Relu's output directly (GX_FUSE_RELU), one pass over memory less. */
+static smelt_err *fuse_activations(smelt_graph *g)
+{
+    int *readers = calloc((size_t)g->n_slots + 1, sizeof *readers);
+    if (!readers) return SMELT_ERR(SMELT_E_NOMEM, "graph: out of memory");
+    for (int s = 0; s < g->n_steps; s++)
+        for (int k = 0; k < g->steps[s].node->n_inputs; k++)
+            if (g->steps[s].in[k] >= 0) readers[g->steps[s].in[k]]++;
+    for (int i = 0; i < g->m->n_outputs; i++) readers[g->output_slot[i]] += 2;
+    int kept = 0;
+    for (int s = 0; s < g->n_steps; s++) {
+        gx_step *st = &g->steps[s];
+        const smelt_node *nd = st->node;
+        bool drop = false;
+        if (strcmp(nd->op, "Relu") == 0 && nd->n_inputs == 1 && st->in[0] >= 0 && readers[st->in[0]] == 1) {
+            int src = st->in[0];
+            for (int p = kept - 1; p >= 0; p--) {
+                gx_step *ps = &g->steps[p];
+                if (ps->node->n_outputs < 1 || ps->out[0] != src) continue;
+                if (strcmp(ps->node->op, "Conv") == 0 && ps->node->n_outputs == 1 && ps->fuse == GX_FUSE_NONE) {
+                    ps->fuse = GX_FUSE_RELU;
+                    ps->out[0] = st->out[0];
+                    g->slots[src].producer = -1;
+                    drop = true;
+                }
+                break;
+            }
+        }
+        if (drop) {
+            step_free(st);
+            continue;
+        }
+        g->steps[kept++] = *st;
+    }
+    g->n_steps = kept;
+    free(readers);
+    return NULL;
 }
 
 /* Orders the nodes so each runs after the producers of its inputs (ONNX requires the file to be
@@ -277,13 +425,20 @@ static smelt_err *plan(smelt_graph *g, const smelt_model *m)
     }
     free(node_of_step);
     if (err) return err;
+    g->in_scratch = calloc((size_t)g->max_io + 1, sizeof *g->in_scratch);
+    g->out_scratch = calloc((size_t)g->max_io + 1, sizeof *g->out_scratch);
+    if (!g->in_scratch || !g->out_scratch) return SMELT_ERR(SMELT_E_NOMEM, "graph: out of memory");
+    SMELT_TRY(fold_constants(g));
+    SMELT_TRY(fuse_activations(g));
+    for (int s = 0; s < g->n_steps; s++)
+        for (int k = 0; k < g->steps[s].node->n_outputs; k++) g->slots[g->steps[s].out[k]].producer = s;
 
     /* Last use of each value: graph outputs are never released; a value nobody reads is released
      * right after the step producing it. */
     int *last = malloc(((size_t)g->n_slots + 1) * sizeof *last);
     if (!last) return SMELT_ERR(SMELT_E_NOMEM, "graph: out of memory");
     for (int i = 0; i < g->n_slots; i++) last[i] = g->slots[i].producer;
-    for (int s = 0; s < n_steps; s++)
+    for (int s = 0; s < g->n_steps; s++)
         for (int k = 0; k < g->steps[s].node->n_inputs; k++)
             if (g->steps[s].in[k] >= 0) last[g->steps[s].in[k]] = s;
     for (int i = 0; i < m->n_outputs; i++) last[g->output_slot[i]] = INT_MAX;
@@ -299,9 +454,6 @@ static smelt_err *plan(smelt_graph *g, const smelt_model *m)
         r[st->n_release++] = i;
     }
     free(last);
-    g->in_scratch = calloc((size_t)g->max_io + 1, sizeof *g->in_scratch);
-    g->out_scratch = calloc((size_t)g->max_io + 1, sizeof *g->out_scratch);
-    if (!g->in_scratch || !g->out_scratch) return SMELT_ERR(SMELT_E_NOMEM, "graph: out of memory");
     return NULL;
 }
 
@@ -366,6 +518,9 @@ smelt_err *smelt_graph_load(const smelt_model *m, smelt_graph **out)
 {
     smelt_graph *g = calloc(1, sizeof *g);
     if (!g) return SMELT_ERR(SMELT_E_NOMEM, "graph: out of memory");
+    /* The executor splits its matrix products over smelt's own thread pool; OpenBLAS threads spinning
+     * beside the pool's on the same cores would only slow both down (as in the LLM engine). */
+    openblas_set_num_threads(1);
     smelt_err *err = load(g, m);
     if (err) {
         smelt_graph_free(g);
@@ -378,12 +533,10 @@ smelt_err *smelt_graph_load(const smelt_model *m, smelt_graph **out)
 void smelt_graph_free(smelt_graph *g)
 {
     if (!g) return;
-    for (int i = 0; i < g->n_steps; i++) {
-        free(g->steps[i].in);
-        free(g->steps[i].out);
-        free(g->steps[i].release);
-    }
+    for (int i = 0; i < g->n_steps; i++) step_free(&g->steps[i]);
     free(g->steps);
+    for (int i = 0; i < g->n_folded; i++) free(g->folded[i]);
+    free(g->folded);
     for (int i = 0; i < g->x.n_bufs; i++) free(g->x.bufs[i].p);
     free(g->x.bufs);
     free(g->slots);
@@ -466,17 +619,7 @@ smelt_err *smelt_graph_run(smelt_graph *g, const smelt_tensor *inputs, int n_inp
     smelt_err *err = bind_inputs(g, inputs, n_inputs);
     for (int s = 0; s < g->n_steps && !err; s++) {
         gx_step *st = &g->steps[s];
-        const smelt_node *nd = st->node;
-        gx_call c = {.node = nd, .opset = g->opset, .n_in = nd->n_inputs, .n_out = nd->n_outputs, .in = g->in_scratch, .out = g->out_scratch, .x = &g->x};
-        for (int k = 0; k < nd->n_inputs; k++) c.in[k] = st->in[k] >= 0 ? &g->slots[st->in[k]].t : NULL;
-        for (int k = 0; k < nd->n_outputs; k++) {
-            c.out[k] = &g->slots[st->out[k]].t;
-            c.out[k]->ndim = -1;
-            c.out[k]->buf = -1;
-        }
-        err = st->op->run(&c);
-        for (int k = 0; k < nd->n_outputs && !err; k++)
-            if (c.out[k]->ndim < 0) err = gx_unsup(&c, "output %d ('%s') is not produced", k, nd->outputs[k]);
+        err = run_step(g, st);
         for (int k = 0; k < st->n_release; k++) slot_release(g, &g->slots[st->release[k]]);
     }
     if (!err) err = take_outputs(g, outputs, n_outputs);

@@ -2,7 +2,8 @@
  *
  * Two steps, as in ggml: smelt_graph_load checks and plans the graph once (every node's op is
  * looked up in the op table and its attributes checked, nodes are ordered topologically, each
- * intermediate value's last use is recorded); smelt_graph_run then runs it on named input tensors
+ * intermediate value's last use is recorded, nodes whose inputs are all constants are computed
+ * once (constant folding), and a Relu reading only a Conv is fused into it); smelt_graph_run then runs it on named input tensors
  * as often as needed. Shapes are inferred at run time from the concrete shapes of the inputs (and,
  * for ops like Reshape or Expand, from the values computed on the way), so one loaded graph serves
  * any batch or sequence length. Intermediate buffers come from a pool owned by the graph: a buffer
@@ -17,7 +18,9 @@
  * Inconsistent shapes give an SMELT_E_INVALID error naming the node and the shapes.
  *
  * Threading: a smelt_graph is not safe to run from two threads at once (the pool is shared);
- * load one graph per thread instead (weights are shared through the model, never copied).
+ * load one graph per thread instead (weights are shared through the model, never copied). Large
+ * kernels (MatMul, Gemm, Conv, pooling, Softmax) split their work over smelt's thread pool;
+ * smelt_graph_load makes OpenBLAS single-threaded so two thread pools never compete for cores.
  */
 #ifndef SMELT_GRAPH_EXEC_H
 #define SMELT_GRAPH_EXEC_H

@@ -27,6 +27,9 @@ typedef struct {
 
 typedef struct gx_exec gx_exec;
 
+/* An activation fused into a step by the planner (the kernel applies it to its output). */
+enum { GX_FUSE_NONE, GX_FUSE_RELU };
+
 typedef struct {
     const smelt_node *node;
     int opset;        /* the model's default-domain opset */
@@ -34,6 +37,7 @@ typedef struct {
     const gx_tensor **in;
     gx_tensor **out;  /* NULL where the node leaves an output unnamed */
     gx_exec *x;
+    int fuse;         /* GX_FUSE_*: only set on ops that implement it (Conv) */
 } gx_call;
 
 typedef smelt_err *(*gx_kernel_fn)(gx_call *c);
@@ -57,6 +61,23 @@ const gx_op *gx_find_op(const char *op);
 smelt_err *gx_out(gx_call *c, int i, smelt_dtype dt, int ndim, const int64_t *shape, void **data);
 /* Makes output i a view of input j's data with a new shape (same element count). */
 smelt_err *gx_alias(gx_call *c, int i, int j, int ndim, const int64_t *shape);
+
+/* Scratch memory from the pool for the running kernel (64-byte aligned), returned to the pool when
+ * the kernel returns; NULL when out of memory (at most 8 per kernel call). */
+void *gx_scratch(gx_call *c, size_t bytes);
+
+/* ---- parallel helpers ---- */
+/* C = alpha op(A) op(B) + beta C (f32, row-major), split over smelt's thread pool by rows of C
+ * (or by columns when C has few rows); small products run on the calling thread. */
+void gx_sgemm(bool ta, bool tb, int64_t M, int64_t N, int64_t K, float alpha, const float *A, int64_t lda, const float *B, int64_t ldb, float beta,
+              float *C, int64_t ldc);
+/* fn over [0, n) on the thread pool when n * cost_per_item is large enough to pay for the wake-up. */
+void gx_parallel(int64_t n, int64_t cost_per_item, void (*fn)(void *ctx, int64_t begin, int64_t end), void *ctx);
+/* y[i] = exp(x[i]) in f32 (vectorized; within a few ulp of expf). x and y may be the same. */
+void gx_exp_f32(const float *x, float *y, int64_t n);
+
+/* y[i] = x[i] + bias, then max(., 0) when relu (NaN gives 0, as Relu); vectorized. */
+void gx_bias_act_f32(float *y, const float *x, int64_t n, float bias, bool relu);
 
 /* ---- errors ---- */
 /* "node 'name' (Op): <message>", kind SMELT_E_INVALID / SMELT_E_UNSUPPORTED. */

@@ -1,13 +1,15 @@
 /* Convolution and pooling over 1 to 3 spatial dims (NC + spatial): Conv (im2col + sgemm, groups,
  * dilations, strides, pads, auto_pad), MaxPool (with Indices), AveragePool, LpPool,
  * GlobalAveragePool, GlobalMaxPool. Spatial dims are handled as (D, H, W) with missing leading dims
- * of size 1, so one code path serves 1-D, 2-D and 3-D. */
-#include <cblas.h>
+ * of size 1, so one code path serves 1-D, 2-D and 3-D. Conv and f32 MaxPool spread images (or
+ * channels) over the thread pool; a Relu the planner fused into a Conv is applied as the output
+ * is written. */
 #include <float.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/threads.h"
 #include "runtime/graph/gx.h"
 
 typedef struct {
@@ -69,15 +71,19 @@ static void out_shape(const gx_tensor *x, int64_t C, const geom *g, int64_t *sha
     for (int j = 0; j < g->nsp; j++) shape[2 + j] = g->out[3 - g->nsp + j];
 }
 
-/* col[(c*KD+kd)*KH*KW + kh*KW + kw][od*OH*OW + oh*OW + ow] for one image's channels [C]. */
-static void im2col(const float *x, int64_t C, const geom *g, float *col)
+/* col[(c*KD+kd)*KH*KW + kh*KW + kw][ld * ... + od*OH*OW + oh*OW + ow] for one image's channels
+ * [C]: each of the K rows holds the image's output pixels at column offset 0, ld apart per row. */
+static void im2col(const float *x, int64_t C, const geom *g, float *col, int64_t ld)
 {
-    int64_t npix_out = g->out[0] * g->out[1] * g->out[2];
     for (int64_t ch = 0; ch < C; ch++)
         for (int64_t kd = 0; kd < g->k[0]; kd++)
             for (int64_t kh = 0; kh < g->k[1]; kh++)
                 for (int64_t kw = 0; kw < g->k[2]; kw++) {
-                    float *dst = col + (((ch * g->k[0] + kd) * g->k[1] + kh) * g->k[2] + kw) * npix_out;
+                    float *dst = col + (((ch * g->k[0] + kd) * g->k[1] + kh) * g->k[2] + kw) * ld;
+                    /* output columns [w0, w1) read inside the input row; the rest is padding */
+                    int64_t off = kw * g->d[2] - g->pb[2], w0 = 0, w1 = g->out[2];
+                    while (w0 < w1 && w0 * g->s[2] + off < 0) w0++;
+                    while (w1 > w0 && (w1 - 1) * g->s[2] + off >= g->in[2]) w1--;
                     for (int64_t od = 0; od < g->out[0]; od++) {
                         int64_t id = od * g->s[0] - g->pb[0] + kd * g->d[0];
                         for (int64_t oh = 0; oh < g->out[1]; oh++) {
@@ -87,14 +93,55 @@ static void im2col(const float *x, int64_t C, const geom *g, float *col)
                                 memset(row, 0, (size_t)g->out[2] * sizeof *row);
                                 continue;
                             }
-                            const float *src = x + ((ch * g->in[0] + id) * g->in[1] + ih) * g->in[2];
-                            for (int64_t ow = 0; ow < g->out[2]; ow++) {
-                                int64_t iw = ow * g->s[2] - g->pb[2] + kw * g->d[2];
-                                row[ow] = iw >= 0 && iw < g->in[2] ? src[iw] : 0.0f;
-                            }
+                            const float *src = x + ((ch * g->in[0] + id) * g->in[1] + ih) * g->in[2] + off;
+                            for (int64_t ow = 0; ow < w0; ow++) row[ow] = 0.0f;
+                            if (g->s[2] == 1) memcpy(row + w0, src + w0, (size_t)(w1 - w0) * sizeof *row);
+                            else
+                                for (int64_t ow = w0; ow < w1; ow++) row[ow] = src[ow * g->s[2]];
+                            for (int64_t ow = w1; ow < g->out[2]; ow++) row[ow] = 0.0f;
                         }
                     }
                 }
+}
+
+/* One Conv: images are processed in blocks of nb whose im2col columns sit side by side, so each
+ * group's product is one sgemm of [Mg, K] x [K, nb*npix]; the result is scattered to NCHW with
+ * the bias (and a fused Relu). Blocks are spread over the thread pool, each part with its own
+ * scratch. */
+#ifndef GX_CONV_COL_BYTES
+#define GX_CONV_COL_BYTES (256 * 1024)
+#endif
+
+typedef struct {
+    const geom *g;
+    const float *x, *w, *b;
+    float *o, *scratch;
+    int64_t N, C, M, group, Cg, Mg, K, npix_in, npix_out, nb, parts, scratch_per_part;
+    bool relu;
+} conv_job;
+
+static void conv_part(void *ctx, int64_t pbegin, int64_t pend)
+{
+    const conv_job *j = ctx;
+    for (int64_t p = pbegin; p < pend; p++) {
+        int64_t n0 = j->N * p / j->parts, n1 = j->N * (p + 1) / j->parts;
+        float *col = j->scratch + p * j->scratch_per_part;
+        float *tmp = col + j->K * j->nb * j->npix_out;
+        for (int64_t nb0 = n0; nb0 < n1; nb0 += j->nb) {
+            int64_t nb = n1 - nb0 < j->nb ? n1 - nb0 : j->nb, ld = nb * j->npix_out;
+            for (int64_t gi = 0; gi < j->group; gi++) {
+                for (int64_t i = 0; i < nb; i++) im2col(j->x + ((nb0 + i) * j->C + gi * j->Cg) * j->npix_in, j->Cg, j->g, col + i * j->npix_out, ld);
+                /* split over the pool itself when this is the only part (a nested call runs serially) */
+                gx_sgemm(false, false, j->Mg, ld, j->K, 1.0f, j->w + gi * j->Mg * j->K, j->K, col, ld, 0.0f, tmp, ld);
+                for (int64_t i = 0; i < nb; i++)
+                    for (int64_t m = 0; m < j->Mg; m++) {
+                        int64_t oc = gi * j->Mg + m;
+                        gx_bias_act_f32(j->o + ((nb0 + i) * j->M + oc) * j->npix_out, tmp + m * ld + i * j->npix_out, j->npix_out, j->b ? j->b[oc] : 0.0f,
+                                      j->relu);
+                    }
+            }
+        }
+    }
 }
 
 static smelt_err *k_conv(gx_call *c)
@@ -123,37 +170,95 @@ static smelt_err *k_conv(gx_call *c)
     int64_t Cg = C / group, Mg = M / group, K = Cg * g.k[0] * g.k[1] * g.k[2], npix_out = g.out[0] * g.out[1] * g.out[2];
     int64_t npix_in = g.in[0] * g.in[1] * g.in[2];
     if (npix_out == 0 || N == 0) return NULL;
-    bool direct = K == Cg && g.s[0] * g.s[1] * g.s[2] == 1 && g.pb[0] + g.pb[1] + g.pb[2] + g.pe[0] + g.pe[1] + g.pe[2] == 0;
-    float *col = NULL;
-    if (!direct) {
-        col = malloc((size_t)(K * npix_out) * sizeof *col);
-        if (!col) return SMELT_ERR(SMELT_E_NOMEM, "node '%s' (Conv): out of memory", gx_node_name(c->node));
-    }
-    const float *xd = x->data, *wd = w->data;
-    for (int64_t n = 0; n < N; n++)
-        for (int64_t gi = 0; gi < group; gi++) {
-            const float *xg = xd + (n * C + gi * Cg) * npix_in;
-            const float *src = xg;
-            if (!direct) {
-                im2col(xg, Cg, &g, col);
-                src = col;
-            }
-            float *og = o + (n * M + gi * Mg) * npix_out;
-            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)Mg, (int)npix_out, (int)K, 1.0f, wd + gi * Mg * K, (int)K, src, (int)npix_out, 0.0f, og, (int)npix_out);
-        }
-    free(col);
-    if (b) {
-        const float *bd = b->data;
-        for (int64_t n = 0; n < N; n++)
-            for (int64_t m = 0; m < M; m++) {
-                float *r = o + (n * M + m) * npix_out, bv = bd[m];
-                for (int64_t i = 0; i < npix_out; i++) r[i] += bv;
-            }
-    }
+    if (K * npix_out > INT32_MAX || Mg > INT32_MAX) return gx_unsup(c, "convolution too large");
+    conv_job j = {&g, x->data, w->data, b ? b->data : NULL, o, NULL, N, C, M, group, Cg, Mg, K, npix_in, npix_out, 1, 1, 0, c->fuse == GX_FUSE_RELU};
+    /* images per block: about 256 KiB of columns, for cache */
+    j.nb = (int64_t)(GX_CONV_COL_BYTES / sizeof(float)) / (K * npix_out);
+    if (j.nb < 1) j.nb = 1;
+    double flops = 2.0 * (double)(N * M) * (double)(K * npix_out);
+    int64_t threads = smelt_thread_count();
+    j.parts = flops >= 1.5e6 && N >= threads ? threads : 1;
+    if (j.nb > (N + j.parts - 1) / j.parts) j.nb = (N + j.parts - 1) / j.parts;
+    j.scratch_per_part = (K + Mg) * j.nb * npix_out;
+    j.scratch = gx_scratch(c, (size_t)(j.parts * j.scratch_per_part) * sizeof(float));
+    if (!j.scratch) return SMELT_ERR(SMELT_E_NOMEM, "node '%s' (Conv): out of memory", gx_node_name(c->node));
+    if (j.parts > 1) smelt_parallel_for(j.parts, 1, conv_part, &j);
+    else conv_part(&j, 0, 1);
     return NULL;
 }
 
 enum { P_MAX, P_AVG, P_LP };
+
+/* f32 MaxPool without Indices: each output's window is clipped to the input once, no per-tap
+ * bounds tests; (n, c) planes spread over the pool. An empty window gives -inf, as the general path. */
+typedef struct {
+    const geom *g;
+    const float *x;
+    float *o;
+} maxpool_job;
+
+/* Taps [lo, hi) of a window starting at base (stride d) that fall inside [0, n). */
+static void clip_window(int64_t base, int64_t k, int64_t d, int64_t n, int64_t *lo, int64_t *hi)
+{
+    *lo = base >= 0 ? 0 : (-base + d - 1) / d;
+    *hi = n - base <= 0 ? 0 : (n - base + d - 1) / d;
+    if (*hi > k) *hi = k;
+    if (*lo > *hi) *lo = *hi;
+}
+
+static void maxpool_planes(void *ctx, int64_t begin, int64_t end)
+{
+    const maxpool_job *j = ctx;
+    const geom *g = j->g;
+    int64_t npix_in = g->in[0] * g->in[1] * g->in[2], npix_out = g->out[0] * g->out[1] * g->out[2];
+    /* 2x2 windows, stride 2, inside the input: the common CNN case, without clipping */
+    bool k22 = g->k[0] == 1 && g->k[1] == 2 && g->k[2] == 2 && g->s[1] == 2 && g->s[2] == 2 && g->d[1] == 1 && g->d[2] == 1 && g->pb[1] == 0 &&
+               g->pb[2] == 0 && g->out[1] * 2 <= g->in[1] && g->out[2] * 2 <= g->in[2] && g->out[0] == g->in[0];
+    for (int64_t nc = begin; nc < end; nc++) {
+        const float *x = j->x + nc * npix_in;
+        float *o = j->o + nc * npix_out;
+        if (k22) {
+            for (int64_t od = 0; od < g->out[0]; od++)
+                for (int64_t oh = 0; oh < g->out[1]; oh++) {
+                    const float *r0 = x + (od * g->in[1] + 2 * oh) * g->in[2], *r1 = r0 + g->in[2];
+                    for (int64_t ow = 0; ow < g->out[2]; ow++) {
+                        float acc = r0[2 * ow], v = r0[2 * ow + 1];
+                        acc = v > acc ? v : acc;
+                        v = r1[2 * ow];
+                        acc = v > acc ? v : acc;
+                        v = r1[2 * ow + 1];
+                        *o++ = v > acc ? v : acc;
+                    }
+                }
+            continue;
+        }
+        for (int64_t od = 0; od < g->out[0]; od++) {
+            int64_t b0 = od * g->s[0] - g->pb[0], lo0, hi0;
+            clip_window(b0, g->k[0], g->d[0], g->in[0], &lo0, &hi0);
+            for (int64_t oh = 0; oh < g->out[1]; oh++) {
+                int64_t b1 = oh * g->s[1] - g->pb[1], lo1, hi1;
+                clip_window(b1, g->k[1], g->d[1], g->in[1], &lo1, &hi1);
+                for (int64_t ow = 0; ow < g->out[2]; ow++) {
+                    int64_t b2 = ow * g->s[2] - g->pb[2], lo2, hi2;
+                    clip_window(b2, g->k[2], g->d[2], g->in[2], &lo2, &hi2);
+                    /* as the general path: the first tap, then any strictly greater one */
+                    float acc = -INFINITY;
+                    if (lo0 < hi0 && lo1 < hi1 && lo2 < hi2)
+                        acc = x[((b0 + lo0 * g->d[0]) * g->in[1] + b1 + lo1 * g->d[1]) * g->in[2] + b2 + lo2 * g->d[2]];
+                    for (int64_t kd = lo0; kd < hi0; kd++)
+                        for (int64_t kh = lo1; kh < hi1; kh++) {
+                            const float *r = x + ((b0 + kd * g->d[0]) * g->in[1] + b1 + kh * g->d[1]) * g->in[2] + b2;
+                            for (int64_t kw = lo2; kw < hi2; kw++) {
+                                float v = r[kw * g->d[2]];
+                                acc = v > acc ? v : acc;
+                            }
+                        }
+                    *o++ = acc;
+                }
+            }
+        }
+    }
+}
 
 static smelt_err *pool(gx_call *c, int kind)
 {
@@ -174,6 +279,11 @@ static smelt_err *pool(gx_call *c, int kind)
     bool include_pad = gx_attr_i(c->node, "count_include_pad", 0) != 0, col_major = gx_attr_i(c->node, "storage_order", 0) != 0;
     double p = (double)gx_attr_i(c->node, "p", 2);
     int64_t npix_in = g.in[0] * g.in[1] * g.in[2], npix_out = g.out[0] * g.out[1] * g.out[2];
+    if (kind == P_MAX && !idx_out && x->dtype == SMELT_DT_F32) {
+        maxpool_job j = {&g, x->data, o};
+        gx_parallel(N * C, npix_out * g.k[0] * g.k[1] * g.k[2] + 1, maxpool_planes, &j);
+        return NULL;
+    }
     const float *xf = x->dtype == SMELT_DT_F32 ? x->data : NULL;
     for (int64_t nc = 0; nc < N * C; nc++)
         for (int64_t od = 0; od < g.out[0]; od++)

@@ -32,13 +32,34 @@ static smelt_err *mm(gx_call *c, smelt_dtype dt, const void *A, const void *B, v
     }
     if (M > INT32_MAX || N > INT32_MAX || K > INT32_MAX) return gx_unsup(c, "matrix dims beyond 2^31");
     switch (dt) {
-    case SMELT_DT_F32: cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)M, (int)N, (int)K, 1.0f, A, (int)K, B, (int)N, 0.0f, C, (int)N); break;
+    case SMELT_DT_F32: gx_sgemm(false, false, M, N, K, 1.0f, A, K, B, N, 0.0f, C, N); break;
     case SMELT_DT_F64: cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)M, (int)N, (int)K, 1.0, A, (int)K, B, (int)N, 0.0, C, (int)N); break;
     case SMELT_DT_I32: imm_int32_t(A, B, C, M, N, K); break;
     case SMELT_DT_I64: imm_int64_t(A, B, C, M, N, K); break;
     default: return gx_dtype_unsup(c, dt);
     }
     return NULL;
+}
+
+typedef struct {
+    const float *a, *b;
+    float *o;
+    const int64_t *offs; /* per batch: A's and B's matrix index */
+    int64_t M, N, K;
+} batched_job;
+
+static void batched_part(void *ctx, int64_t begin, int64_t end)
+{
+    const batched_job *j = ctx;
+    for (int64_t i = begin; i < end; i++) {
+        float *o = j->o + i * j->M * j->N;
+        if (j->K == 0) {
+            memset(o, 0, (size_t)(j->M * j->N) * sizeof *o);
+            continue;
+        }
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)j->M, (int)j->N, (int)j->K, 1.0f, j->a + j->offs[2 * i] * j->M * j->K, (int)j->K,
+                    j->b + j->offs[2 * i + 1] * j->K * j->N, (int)j->N, 0.0f, o, (int)j->N);
+    }
 }
 
 static smelt_err *k_matmul(gx_call *c)
@@ -78,14 +99,26 @@ static smelt_err *k_matmul(gx_call *c)
         int64_t rows = smelt_shape_numel(ab.ndim, ab.shape) * M;
         return mm(c, dt, a->data, b->data, o, rows, N, K);
     }
+    int64_t nbatch = smelt_shape_numel(nb, bshape);
+    int64_t *offs = gx_scratch(c, (size_t)(2 * nbatch + 1) * sizeof *offs);
+    if (!offs) return SMELT_ERR(SMELT_E_NOMEM, "node '%s' (MatMul): out of memory", gx_node_name(c->node));
     gx_bcast it;
     gx_bcast_init(&it, 2, bat, nb, bshape);
     int64_t batch = 0;
     for (int64_t r = 0; r < it.rows; r++, gx_bcast_next(&it))
         for (int64_t i = 0; i < it.inner; i++, batch++) {
-            int64_t ia = it.off[0] + i * it.strides[0][it.ndim - 1], ib = it.off[1] + i * it.strides[1][it.ndim - 1];
-            SMELT_TRY(mm(c, dt, (const char *)a->data + ia * M * K * es, (const char *)b->data + ib * K * N * es, o + batch * M * N * es, M, N, K));
+            offs[2 * batch] = it.off[0] + i * it.strides[0][it.ndim - 1];
+            offs[2 * batch + 1] = it.off[1] + i * it.strides[1][it.ndim - 1];
         }
+    if (dt == SMELT_DT_F32 && M <= INT32_MAX && N <= INT32_MAX && K <= INT32_MAX && M * N > 0) {
+        /* f32 batches (attention heads) spread over the pool, one single-threaded sgemm each */
+        batched_job j = {a->data, b->data, (float *)o, offs, M, N, K};
+        gx_parallel(nbatch, 2 * M * N * K + 1, batched_part, &j);
+        return NULL;
+    }
+    for (batch = 0; batch < nbatch; batch++)
+        SMELT_TRY(mm(c, dt, (const char *)a->data + offs[2 * batch] * M * K * es, (const char *)b->data + offs[2 * batch + 1] * K * N * es,
+                     o + batch * M * N * es, M, N, K));
     return NULL;
 }
 
@@ -141,8 +174,7 @@ static smelt_err *k_gemm(gx_call *c)
         return NULL;
     }
     if (dt == SMELT_DT_F32)
-        cblas_sgemm(CblasRowMajor, ta ? CblasTrans : CblasNoTrans, tb ? CblasTrans : CblasNoTrans, (int)M, (int)N, (int)K, (float)alpha, a->data,
-                    (int)a->shape[1], b->data, (int)b->shape[1], (float)beta, o, (int)N);
+        gx_sgemm(ta, tb, M, N, K, (float)alpha, a->data, a->shape[1], b->data, b->shape[1], (float)beta, o, N);
     else
         cblas_dgemm(CblasRowMajor, ta ? CblasTrans : CblasNoTrans, tb ? CblasTrans : CblasNoTrans, (int)M, (int)N, (int)K, alpha, a->data,
                     (int)a->shape[1], b->data, (int)b->shape[1], beta, o, (int)N);

@@ -40,6 +40,30 @@ static void softmax_f32(int kind, const float *x, float *y, int64_t outer, int64
         }
 }
 
+/* Softmax over contiguous rows (the last axis): vectorized exp, rows spread over the pool. */
+typedef struct {
+    const float *x;
+    float *y;
+    int64_t n;
+} rows_job;
+
+static void softmax_rows(void *ctx, int64_t begin, int64_t end)
+{
+    const rows_job *j = ctx;
+    for (int64_t r = begin; r < end; r++) {
+        const float *x = j->x + r * j->n;
+        float *y = j->y + r * j->n;
+        float mx = -INFINITY;
+        for (int64_t k = 0; k < j->n; k++) mx = x[k] > mx ? x[k] : mx;
+        for (int64_t k = 0; k < j->n; k++) y[k] = x[k] - mx;
+        gx_exp_f32(y, y, j->n);
+        double sum = 0;
+        for (int64_t k = 0; k < j->n; k++) sum += y[k];
+        float inv = (float)(1.0 / sum);
+        for (int64_t k = 0; k < j->n; k++) y[k] *= inv;
+    }
+}
+
 static smelt_err *softmax(gx_call *c, int kind)
 {
     const gx_tensor *x = c->in[0];
@@ -56,7 +80,11 @@ static smelt_err *softmax(gx_call *c, int kind)
     }
     float *y;
     SMELT_TRY(gx_out(c, 0, SMELT_DT_F32, x->ndim, x->shape, (void **)&y));
-    if (x->numel) softmax_f32(kind, x->data, y, outer, n, inner);
+    if (x->numel && kind == S_SOFTMAX && inner == 1 && n > 0) {
+        rows_job j = {x->data, y, n};
+        gx_parallel(outer, 8 * n, softmax_rows, &j);
+    } else if (x->numel)
+        softmax_f32(kind, x->data, y, outer, n, inner);
     return NULL;
 }
 

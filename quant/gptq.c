@@ -1,0 +1,123 @@
+/* GPTQ on the CPU: Cholesky factors through LAPACK (OpenBLAS ships it), the per-row work on the
+ * thread pool, the lazy block updates through sgemm. */
+#include "quant/gptq.h"
+
+#include <cblas.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/threads.h"
+
+/* LAPACK's Fortran interface (OpenBLAS exports it; Debian has no LAPACKE in the same package) */
+extern void dpotrf_(const char *uplo, const int *n, double *a, const int *lda, int *info);
+extern void dpotri_(const char *uplo, const int *n, double *a, const int *lda, int *info);
+
+#define GPTQ_BLOCK 128
+
+/* H^-1 as its upper Cholesky factor U (H^-1 = U^T U), in f32, row-major [cols][cols]: row j of U
+ * from the diagonal on is how column j's error spreads over the later columns. */
+static smelt_err *inverse_cholesky(double *H, int n, float *U)
+{
+    int info = 0;
+    /* H is symmetric, so row-major and column-major are the same matrix; 'L' in column-major is
+     * the upper triangle in row-major */
+    dpotrf_("L", &n, H, &n, &info);
+    if (info == 0) dpotri_("L", &n, H, &n, &info);
+    if (info != 0) return SMELT_ERR(SMELT_E_INVALID, "the calibration Hessian is not positive definite (LAPACK info %d); use more calibration data or a larger damp", info);
+    /* the inverse is in the upper triangle (row-major); mirror it, factor again */
+    for (int i = 0; i < n; i++)
+        for (int j = 0; j < i; j++) H[(size_t)i * n + j] = H[(size_t)j * n + i];
+    dpotrf_("L", &n, H, &n, &info);
+    if (info != 0) return SMELT_ERR(SMELT_E_INVALID, "the inverse Hessian is not positive definite (LAPACK info %d)", info);
+    for (int i = 0; i < n; i++)
+        for (int j = 0; j < n; j++) U[(size_t)i * n + j] = j >= i ? (float)H[(size_t)i * n + j] : 0.0f;
+    return NULL;
+}
+
+typedef struct {
+    float *W;
+    int rows, cols;
+    const float *U;
+    const quant_scheme *s;
+    void *q;
+    float *scale;
+    uint8_t *zero;
+    bool oom;
+} gptq_job;
+
+static void put_q(const gptq_job *j, int r, int c, int v)
+{
+    if (j->s->bits == 8) ((int8_t *)j->q)[(size_t)r * j->cols + c] = (int8_t)v;
+    else ((uint8_t *)j->q)[((size_t)r * j->cols + c) / 2] |= (uint8_t)((v & 15) << ((c & 1) * 4));
+}
+
+static void gptq_rows(void *ctx, int64_t begin, int64_t end)
+{
+    gptq_job *j = ctx;
+    int n = j->cols, R = (int)(end - begin);
+    int group = j->s->bits == 8 ? n : j->s->group, ng = n / group;
+    float *E = malloc((size_t)R * GPTQ_BLOCK * sizeof *E); /* the block's scaled errors [R][B] */
+    float *sc = malloc((size_t)R * sizeof *sc);
+    int *zp = malloc((size_t)R * sizeof *zp);
+    if (!E || !sc || !zp) {
+        free(E), free(sc), free(zp);
+        j->oom = true;
+        return;
+    }
+    float *W = j->W + (size_t)begin * n;
+    for (int i1 = 0; i1 < n; i1 += GPTQ_BLOCK) {
+        int i2 = i1 + GPTQ_BLOCK < n ? i1 + GPTQ_BLOCK : n, B = i2 - i1;
+        for (int c = i1; c < i2; c++) {
+            const float *u = j->U + (size_t)c * n;
+            float d = u[c];
+            for (int r = 0; r < R; r++) {
+                float *w = W + (size_t)r * n;
+                int gr = (int)begin + r, g = c / group;
+                if (c % group == 0) {
+                    rtn_group_params(w + c, group, j->s, &sc[r], &zp[r]);
+                    j->scale[(size_t)gr * ng + g] = sc[r];
+                    if (j->zero) j->zero[(size_t)gr * ng + g] = (uint8_t)zp[r];
+                }
+                int v = rtn_quantize_value(w[c], sc[r], zp[r], j->s);
+                put_q(j, gr, c, v);
+                float deq = sc[r] * (float)(v - zp[r]), err = (w[c] - deq) / d;
+                w[c] = deq;
+                E[(size_t)r * GPTQ_BLOCK + (c - i1)] = err;
+                for (int k = c + 1; k < i2; k++) w[k] -= err * u[k];
+            }
+        }
+        /* the block's errors reach every later column at once: W[:, i2:] -= E · U[i1:i2, i2:] */
+        if (i2 < n)
+            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, R, n - i2, B, -1.0f, E, GPTQ_BLOCK, j->U + (size_t)i1 * n + i2, n, 1.0f, W + i2, n);
+    }
+    free(E), free(sc), free(zp);
+}
+
+smelt_err *gptq_quantize(float *W, int rows, int cols, double *H, double damp, const quant_scheme *s, void *q, float *scale, uint8_t *zero)
+{
+    /* a column no calibration input ever touched carries no information: keep it at zero */
+    double mean_diag = 0;
+    for (int i = 0; i < cols; i++) {
+        double *h = &H[(size_t)i * cols + i];
+        if (*h == 0) {
+            *h = 1;
+            for (int r = 0; r < rows; r++) W[(size_t)r * cols + i] = 0;
+        }
+        mean_diag += *h;
+    }
+    mean_diag /= cols;
+    for (int i = 0; i < cols; i++) H[(size_t)i * cols + i] += damp * mean_diag;
+    float *U = malloc((size_t)cols * cols * sizeof *U);
+    if (!U) return SMELT_ERR(SMELT_E_NOMEM, "out of memory for a %d x %d inverse Hessian", cols, cols);
+    smelt_err *err = inverse_cholesky(H, cols, U);
+    if (err) {
+        free(U);
+        return err;
+    }
+    if (s->bits == 4) memset(q, 0, (size_t)rows * cols / 2);
+    gptq_job j = {W, rows, cols, U, s, q, scale, zero, false};
+    smelt_parallel_for(rows, 8, gptq_rows, &j);
+    free(U);
+    return j.oom ? SMELT_ERR(SMELT_E_NOMEM, "out of memory") : NULL;
+}

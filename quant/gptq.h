@@ -1,0 +1,22 @@
+/* GPTQ (Frantar et al., 2022): quantize a weight matrix column by column, each column's rounding
+ * error spread over the columns not yet quantized in proportion to the inverse Hessian of the
+ * layer's reconstruction loss, H = 2 X^T X over calibration inputs X [n, cols].
+ *
+ * Rows are independent given H, so they are split over the thread pool; within a row the columns
+ * go in blocks of 128 with the update to later blocks applied once a block (lazy batch update).
+ * Group scales (and zero points) are computed, with the RTN rules of quant/rtn.h, from a group's
+ * weights as they stand when its first column is reached. */
+#ifndef SMELT_GPTQ_H
+#define SMELT_GPTQ_H
+
+#include <stdint.h>
+
+#include "core/err.h"
+#include "quant/rtn.h"
+
+/* W [rows][cols] f32 (overwritten with the dequantized result); H [cols][cols] (overwritten).
+ * damp is the fraction of mean(diag(H)) added to the diagonal (0.01 is usual). Writes q, scale
+ * and zero as rtn_quantize does. Fails when H is not positive definite even after dampening. */
+smelt_err *gptq_quantize(float *W, int rows, int cols, double *H, double damp, const quant_scheme *s, void *q, float *scale, uint8_t *zero);
+
+#endif

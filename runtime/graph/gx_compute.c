@@ -1,0 +1,166 @@
+/* Compute helpers shared by the kernels: the matrix product split over smelt's thread pool, a
+ * cost-gated parallel loop, and a vectorized f32 exp (Softmax, Sigmoid, Exp).
+ *
+ * OpenBLAS runs single-threaded inside the executor (smelt_graph_load sets it): one pool, no two
+ * sets of threads spinning against each other. */
+#include <cblas.h>
+#include <math.h>
+#include <string.h>
+
+#include "core/threads.h"
+#include "runtime/graph/gx.h"
+
+/* Work below this (about a few tens of microseconds on one core) stays on the calling thread. */
+#define GX_PAR_MIN_WORK 40000
+
+void gx_parallel(int64_t n, int64_t cost_per_item, void (*fn)(void *ctx, int64_t begin, int64_t end), void *ctx)
+{
+    if (n <= 0) return;
+    if (cost_per_item < 1) cost_per_item = 1;
+    int64_t grain = (GX_PAR_MIN_WORK + cost_per_item - 1) / cost_per_item;
+    if (n < 2 * grain || smelt_thread_count() < 2) {
+        fn(ctx, 0, n);
+        return;
+    }
+    smelt_parallel_for(n, grain, fn, ctx);
+}
+
+typedef struct {
+    bool ta, tb, by_rows;
+    int64_t M, N, K, lda, ldb, ldc, parts;
+    float alpha, beta;
+    const float *A, *B;
+    float *C;
+} sgemm_job;
+
+static void sgemm_part(void *ctx, int64_t begin, int64_t end)
+{
+    const sgemm_job *j = ctx;
+    for (int64_t p = begin; p < end; p++) {
+        int64_t total = j->by_rows ? j->M : j->N, align = j->by_rows ? 4 : 16;
+        int64_t per = ((total + j->parts - 1) / j->parts + align - 1) / align * align;
+        int64_t b = p * per, e = b + per < total ? b + per : total;
+        if (b >= e) continue;
+        const float *A = j->A, *B = j->B;
+        float *C = j->C;
+        int64_t M = j->M, N = j->N;
+        if (j->by_rows) {
+            A += j->ta ? b : b * j->lda;
+            C += b * j->ldc;
+            M = e - b;
+        } else {
+            B += j->tb ? b * j->ldb : b;
+            C += b;
+            N = e - b;
+        }
+        cblas_sgemm(CblasRowMajor, j->ta ? CblasTrans : CblasNoTrans, j->tb ? CblasTrans : CblasNoTrans, (int)M, (int)N, (int)j->K, j->alpha, A,
+                    (int)j->lda, B, (int)j->ldb, j->beta, C, (int)j->ldc);
+    }
+}
+
+void gx_sgemm(bool ta, bool tb, int64_t M, int64_t N, int64_t K, float alpha, const float *A, int64_t lda, const float *B, int64_t ldb, float beta,
+              float *C, int64_t ldc)
+{
+    if (M <= 0 || N <= 0) return;
+    int th = smelt_thread_count();
+    sgemm_job j = {ta, tb, true, M, N, K, lda, ldb, ldc, 1, alpha, beta, A, B, C};
+    double flops = 2.0 * (double)M * (double)N * (double)K;
+    if (th >= 2 && flops >= 1.5e6) {
+        if (M >= 16 * (int64_t)th) j.parts = th;
+        else if (N >= 64 * (int64_t)th) j.parts = th, j.by_rows = false;
+    }
+    if (j.parts > 1) smelt_parallel_for(j.parts, 1, sgemm_part, &j);
+    else sgemm_part(&j, 0, 1);
+}
+
+/* ---- exp ---- */
+
+/* Cephes' expf on W-lane vectors: n = round(x log2 e), r = x - n ln 2 (in two parts), exp(r) by a
+ * degree-6 polynomial, times 2^n applied in two halves so results down to the denormals stay
+ * exact; below -103.97 gives 0, above 88.72 inf, NaN stays NaN. Generated for SSE2 (4 lanes, the
+ * x86-64 baseline the build targets) and AVX2 (8 lanes, chosen at run time). */
+#define GX_EXP_IMPL(ATTR, VF, VI, W, NAME)                                                        \
+    ATTR static inline VF NAME##_sel(VI m, VF a, VF b) { return (VF)((m & (VI)a) | (~m & (VI)b)); } \
+    ATTR static inline VF NAME##_v(VF x)                                                          \
+    {                                                                                             \
+        const VF zero = {0}, lo = zero - 104.0f, hi = zero + 88.8f;                               \
+        VF xc = NAME##_sel(x < lo, lo, x);                                                        \
+        xc = NAME##_sel(xc > hi, hi, xc);                                                         \
+        xc = NAME##_sel(xc == xc, xc, zero); /* NaN: computed as 0, replaced below */             \
+        VF z = xc * 1.44269504088896341f + 0.5f;                                                  \
+        VI n = __builtin_convertvector(z, VI);                                                    \
+        VF nf = __builtin_convertvector(n, VF);                                                   \
+        n += (VI)(nf > z); /* truncation went up: -1 gives the floor */                           \
+        nf = __builtin_convertvector(n, VF);                                                      \
+        VF r = xc - nf * 0.693359375f - nf * -2.12194440e-4f;                                     \
+        VF p = zero + 1.9875691500E-4f;                                                           \
+        p = p * r + 1.3981999507E-3f;                                                             \
+        p = p * r + 8.3333519073E-3f;                                                             \
+        p = p * r + 4.1665795894E-2f;                                                             \
+        p = p * r + 1.6666665459E-1f;                                                             \
+        p = p * r + 5.0000001201E-1f;                                                             \
+        VF y = p * r * r + r + 1.0f;                                                              \
+        VI n1 = n >> 1, n2 = n - n1;                                                              \
+        y = y * (VF)((n1 + 127) << 23) * (VF)((n2 + 127) << 23);                                  \
+        y = NAME##_sel(x < -103.97f, zero, y);                                                    \
+        y = NAME##_sel(x > 88.7228394f, zero + INFINITY, y);                                      \
+        return NAME##_sel(x == x, y, x);                                                          \
+    }                                                                                             \
+    ATTR static void NAME(const float *x, float *y, int64_t n)                                    \
+    {                                                                                             \
+        int64_t i = 0;                                                                            \
+        for (; i + W <= n; i += W) {                                                              \
+            VF v;                                                                                 \
+            memcpy(&v, x + i, sizeof v);                                                          \
+            v = NAME##_v(v);                                                                      \
+            memcpy(y + i, &v, sizeof v);                                                          \
+        }                                                                                         \
+        if (i < n) {                                                                              \
+            VF v = {0};                                                                           \
+            memcpy(&v, x + i, (size_t)(n - i) * sizeof *x);                                       \
+            v = NAME##_v(v);                                                                      \
+            memcpy(y + i, &v, (size_t)(n - i) * sizeof *y);                                       \
+        }                                                                                         \
+    }
+
+typedef float v4f __attribute__((vector_size(16)));
+typedef int32_t v4i __attribute__((vector_size(16)));
+GX_EXP_IMPL(, v4f, v4i, 4, exp_sse2)
+
+#if defined(__x86_64__) && defined(__GNUC__)
+#define GX_HAVE_AVX2 1
+typedef float v8f __attribute__((vector_size(32)));
+typedef int32_t v8i __attribute__((vector_size(32)));
+GX_EXP_IMPL(__attribute__((target("avx2,fma"))), v8f, v8i, 8, exp_avx2)
+#endif
+
+void gx_exp_f32(const float *x, float *y, int64_t n)
+{
+#ifdef GX_HAVE_AVX2
+    if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")) {
+        exp_avx2(x, y, n);
+        return;
+    }
+#endif
+    exp_sse2(x, y, n);
+}
+
+static inline v4f vsel(v4i mask, v4f a, v4f b) { return (v4f)((mask & (v4i)a) | (~mask & (v4i)b)); }
+static inline v4f vsplat(float v) { return (v4f){v, v, v, v}; }
+
+void gx_bias_act_f32(float *y, const float *x, int64_t n, float bias, bool relu)
+{
+    int64_t i = 0;
+    v4f b = vsplat(bias), zero = vsplat(0.0f);
+    for (; i + 4 <= n; i += 4) {
+        v4f v;
+        memcpy(&v, x + i, sizeof v);
+        v += b;
+        if (relu) v = vsel(v > zero, v, zero); /* NaN -> 0, as x > 0 ? x : 0 */
+        memcpy(y + i, &v, sizeof v);
+    }
+    for (; i < n; i++) {
+        float v = x[i] + bias;
+        y[i] = relu ? (v > 0 ? v : 0.0f) : v;
+    }
+}
