@@ -43,6 +43,7 @@ typedef struct {
     void *q;
     float *scale;
     uint8_t *zero;
+    const int *perm; /* act-order: position -> original column (NULL: in order) */
     bool oom;
 } gptq_job;
 
@@ -71,16 +72,21 @@ static void gptq_rows(void *ctx, int64_t begin, int64_t end)
         for (int c = i1; c < i2; c++) {
             const float *u = j->U + (size_t)c * n;
             float d = u[c];
+            int oc = j->perm ? j->perm[c] : c; /* the column in the stored layout */
             for (int r = 0; r < R; r++) {
                 float *w = W + (size_t)r * n;
-                int gr = (int)begin + r, g = c / group;
-                if (c % group == 0) {
+                int gr = (int)begin + r, g = oc / group;
+                if (j->perm) {
+                    /* static groups: set from the original weights before the pass */
+                    sc[r] = j->scale[(size_t)gr * ng + g];
+                    zp[r] = j->zero ? j->zero[(size_t)gr * ng + g] : 0;
+                } else if (c % group == 0) {
                     rtn_group_params(w + c, group, j->s, &sc[r], &zp[r]);
                     j->scale[(size_t)gr * ng + g] = sc[r];
                     if (j->zero) j->zero[(size_t)gr * ng + g] = (uint8_t)zp[r];
                 }
                 int v = rtn_quantize_value(w[c], sc[r], zp[r], j->s);
-                put_q(j, gr, c, v);
+                put_q(j, gr, oc, v);
                 float deq = sc[r] * (float)(v - zp[r]), err = (w[c] - deq) / d;
                 w[c] = deq;
                 E[(size_t)r * GPTQ_BLOCK + (c - i1)] = err;
@@ -94,7 +100,19 @@ static void gptq_rows(void *ctx, int64_t begin, int64_t end)
     free(E), free(sc), free(zp);
 }
 
-smelt_err *gptq_quantize(float *W, int rows, int cols, double *H, double damp, const quant_scheme *s, void *q, float *scale, uint8_t *zero)
+/* act-order: columns by decreasing H diagonal (the most informative first), ties by index */
+typedef struct {
+    double d;
+    int i;
+} diag_entry;
+static int by_diag_desc(const void *a, const void *b)
+{
+    const diag_entry *x = a, *y = b;
+    return x->d > y->d ? -1 : x->d < y->d ? 1 : (x->i > y->i) - (x->i < y->i);
+}
+
+smelt_err *gptq_quantize(float *W, int rows, int cols, double *H, double damp, bool act_order, const quant_scheme *s, void *q, float *scale,
+                         uint8_t *zero)
 {
     /* a column no calibration input ever touched carries no information: keep it at zero */
     double mean_diag = 0;
@@ -108,16 +126,52 @@ smelt_err *gptq_quantize(float *W, int rows, int cols, double *H, double damp, c
     }
     mean_diag /= cols;
     for (int i = 0; i < cols; i++) H[(size_t)i * cols + i] += damp * mean_diag;
-    float *U = malloc((size_t)cols * cols * sizeof *U);
-    if (!U) return SMELT_ERR(SMELT_E_NOMEM, "out of memory for a %d x %d inverse Hessian", cols, cols);
-    smelt_err *err = inverse_cholesky(H, cols, U);
-    if (err) {
-        free(U);
-        return err;
+    int group = s->bits == 8 ? cols : s->group, ng = cols / group;
+    int *perm = NULL;
+    double *Hp = NULL;
+    float *Wp = NULL;
+    if (act_order) {
+        perm = malloc((size_t)cols * sizeof *perm);
+        diag_entry *diag = malloc((size_t)cols * sizeof *diag);
+        Hp = malloc((size_t)cols * cols * sizeof *Hp);
+        Wp = malloc((size_t)rows * cols * sizeof *Wp);
+        if (!perm || !diag || !Hp || !Wp) {
+            free(perm), free(diag), free(Hp), free(Wp);
+            return SMELT_ERR(SMELT_E_NOMEM, "out of memory for act-order (%d columns)", cols);
+        }
+        for (int i = 0; i < cols; i++) diag[i] = (diag_entry){H[(size_t)i * cols + i], i};
+        qsort(diag, (size_t)cols, sizeof *diag, by_diag_desc);
+        for (int i = 0; i < cols; i++) perm[i] = diag[i].i;
+        free(diag);
+        /* static groups: every group's range from the weights as they are, before any update */
+        for (int r = 0; r < rows; r++)
+            for (int g = 0; g < ng; g++) {
+                float sc;
+                int z;
+                rtn_group_params(W + (size_t)r * cols + (size_t)g * group, group, s, &sc, &z);
+                scale[(size_t)r * ng + g] = sc;
+                if (zero) zero[(size_t)r * ng + g] = (uint8_t)z;
+            }
+        for (int i = 0; i < cols; i++)
+            for (int j = 0; j < cols; j++) Hp[(size_t)i * cols + j] = H[(size_t)perm[i] * cols + perm[j]];
+        for (int r = 0; r < rows; r++)
+            for (int i = 0; i < cols; i++) Wp[(size_t)r * cols + i] = W[(size_t)r * cols + perm[i]];
     }
-    if (s->bits == 4) memset(q, 0, (size_t)rows * cols / 2);
-    gptq_job j = {W, rows, cols, U, s, q, scale, zero, false};
-    smelt_parallel_for(rows, 8, gptq_rows, &j);
-    free(U);
-    return j.oom ? SMELT_ERR(SMELT_E_NOMEM, "out of memory") : NULL;
+    float *U = malloc((size_t)cols * cols * sizeof *U);
+    if (!U) {
+        free(perm), free(Hp), free(Wp);
+        return SMELT_ERR(SMELT_E_NOMEM, "out of memory for a %d x %d inverse Hessian", cols, cols);
+    }
+    smelt_err *err = inverse_cholesky(act_order ? Hp : H, cols, U);
+    if (!err) {
+        if (s->bits == 4) memset(q, 0, (size_t)rows * cols / 2);
+        gptq_job j = {act_order ? Wp : W, rows, cols, U, s, q, scale, zero, perm, false};
+        smelt_parallel_for(rows, 8, gptq_rows, &j);
+        if (j.oom) err = SMELT_ERR(SMELT_E_NOMEM, "out of memory");
+        if (act_order) /* the dequantized result back in the stored column order */
+            for (int r = 0; r < rows; r++)
+                for (int i = 0; i < cols; i++) W[(size_t)r * cols + perm[i]] = Wp[(size_t)r * cols + i];
+    }
+    free(U), free(perm), free(Hp), free(Wp);
+    return err;
 }

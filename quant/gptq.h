@@ -5,10 +5,16 @@
  * Rows are independent given H, so they are split over the thread pool; within a row the columns
  * go in blocks of 128 with the update to later blocks applied once a block (lazy batch update).
  * Group scales (and zero points) are computed, with the RTN rules of quant/rtn.h, from a group's
- * weights as they stand when its first column is reached. */
+ * weights as they stand when its first column is reached.
+ *
+ * Act-order processes the columns by decreasing H diagonal, so the inputs that matter most are
+ * rounded first, while the most error can still be spread. Its groups are static (every group's
+ * range taken from the weights before the pass), so the storage stays contiguous groups in the
+ * original column order and the kernels need no index. */
 #ifndef SMELT_GPTQ_H
 #define SMELT_GPTQ_H
 
+#include <stdbool.h>
 #include <stdint.h>
 
 #include "core/err.h"
@@ -17,6 +23,7 @@
 /* W [rows][cols] f32 (overwritten with the dequantized result); H [cols][cols] (overwritten).
  * damp is the fraction of mean(diag(H)) added to the diagonal (0.01 is usual). Writes q, scale
  * and zero as rtn_quantize does. Fails when H is not positive definite even after dampening. */
-smelt_err *gptq_quantize(float *W, int rows, int cols, double *H, double damp, const quant_scheme *s, void *q, float *scale, uint8_t *zero);
+smelt_err *gptq_quantize(float *W, int rows, int cols, double *H, double damp, bool act_order, const quant_scheme *s, void *q, float *scale,
+                         uint8_t *zero);
 
 #endif

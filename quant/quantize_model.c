@@ -9,7 +9,10 @@
 #include <string.h>
 
 #include "core/threads.h"
+#include "quant/awq.h"
+#include "quant/clip.h"
 #include "quant/gptq.h"
+#include "quant/sensitivity.h"
 #include "runtime/cpu/qmatmul.h"
 #include "runtime/llm.h"
 
@@ -18,11 +21,16 @@ static bool is_block_linear(const smelt_node *n) { return strcmp(n->op, "Linear"
 static smelt_err *check_recipe(const smelt_model *m, const quant_recipe *r)
 {
     const quant_scheme *s = &r->scheme;
-    bool gptq = strcmp(r->method, "gptq") == 0;
-    if (!gptq && strcmp(r->method, "rtn") != 0) return SMELT_ERR(SMELT_E_INVALID, "unknown method '%s' (supported: rtn, gptq)", r->method);
-    if (gptq && (!r->calib || r->n_calib < 1 || r->calib_window < 2))
-        return SMELT_ERR(SMELT_E_INVALID, "gptq needs calibration text (--calib FILE[:TOKENS])");
+    bool gptq = strcmp(r->method, "gptq") == 0, awq = strcmp(r->method, "awq") == 0;
+    if (!gptq && !awq && strcmp(r->method, "rtn") != 0) return SMELT_ERR(SMELT_E_INVALID, "unknown method '%s' (supported: rtn, gptq, awq)", r->method);
+    if ((gptq || awq) && (!r->calib || r->n_calib < 1 || r->calib_window < 2))
+        return SMELT_ERR(SMELT_E_INVALID, "%s needs calibration text (--calib FILE[:TOKENS])", r->method);
     if (gptq && !(r->damp > 0 && r->damp < 1)) return SMELT_ERR(SMELT_E_INVALID, "damp %g, expected between 0 and 1", r->damp);
+    if (r->avg_bits > 0 && (!r->calib || r->n_calib < 1))
+        return SMELT_ERR(SMELT_E_INVALID, "--avg-bits measures each layer's sensitivity on calibration text: give --calib FILE[:TOKENS]");
+    if (r->avg_bits > 0 && s->bits != 4) return SMELT_ERR(SMELT_E_INVALID, "--avg-bits mixes 4-bit and 8-bit weights: use it with --scheme w4");
+    if (awq && m->kind == SMELT_KIND_LLM && strcmp(m->llm.norm, "rmsnorm") != 0)
+        return SMELT_ERR(SMELT_E_UNSUPPORTED, "awq folds its scales into RMSNorm weights: Llama-family models only (this is %s); use gptq", m->arch);
     if (s->bits != 8 && s->bits != 4) return SMELT_ERR(SMELT_E_INVALID, "%d-bit weights are not supported (8 or 4)", s->bits);
     if (s->bits == 4 && !(s->group == 32 || s->group == 64 || s->group == 128))
         return SMELT_ERR(SMELT_E_INVALID, "group size %d: expected 32, 64 or 128", s->group);
@@ -45,8 +53,9 @@ static smelt_err *check_recipe(const smelt_model *m, const quant_recipe *r)
 
 /* Quantizes tensor index ti, by RTN or, given its Hessian H ([cols][cols], consumed), by GPTQ;
  * adds its scale (and zero) tensors. */
-static smelt_err *quantize_tensor(smelt_model *m, int ti, const quant_scheme *s, double *H, double damp, quant_report *rep)
+static smelt_err *quantize_tensor(smelt_model *m, int ti, const quant_recipe *r, const quant_scheme *s, double *H, quant_report *rep)
 {
+    bool gptq = strcmp(r->method, "gptq") == 0;
     smelt_tensor *t = &m->tensors[ti];
     int rows = (int)t->shape[0], cols = (int)t->shape[1], group = s->bits == 8 ? cols : s->group, ng = cols / group;
     size_t n = (size_t)rows * cols;
@@ -62,7 +71,7 @@ static smelt_err *quantize_tensor(smelt_model *m, int ti, const quant_scheme *s,
         return SMELT_ERR(SMELT_E_NOMEM, "weight '%s': out of memory", t->name);
     }
     float *w_orig = NULL;
-    if (H) {
+    if (gptq) {
         /* GPTQ overwrites w; the error is reported against the original */
         w_orig = malloc(n * sizeof *w_orig);
         if (!w_orig) {
@@ -70,13 +79,15 @@ static smelt_err *quantize_tensor(smelt_model *m, int ti, const quant_scheme *s,
             return SMELT_ERR(SMELT_E_NOMEM, "weight '%s': out of memory", t->name);
         }
         memcpy(w_orig, w, n * sizeof *w_orig);
-        smelt_err *err = smelt_err_wrap(gptq_quantize(w, rows, cols, H, damp, s, q, scale, zero), "weight '%s'", t->name);
+        smelt_err *err = smelt_err_wrap(gptq_quantize(w, rows, cols, H, r->damp, r->act_order, s, q, scale, zero), "weight '%s'", t->name);
         if (err) {
             free(w), free(w_orig);
             return err;
         }
         free(w);
         w = w_orig;
+    } else if (H || r->clip) {
+        clip_quantize(w, rows, cols, s, H, q, scale, zero); /* AWQ (with its Hessian) or RTN --clip */
     } else {
         rtn_quantize(w, rows, cols, s, q, scale, zero);
     }
@@ -85,12 +96,12 @@ static smelt_err *quantize_tensor(smelt_model *m, int ti, const quant_scheme *s,
     qmat qm = {s->bits, rows, cols, group, q, scale, zero};
     float *row = malloc((size_t)cols * sizeof *row);
     double num = 0, den = 0;
-    for (int r = 0; row && r < rows; r++) {
-        qmat_dequant_rows(&qm, r, r + 1, row);
+    for (int i = 0; row && i < rows; i++) {
+        qmat_dequant_rows(&qm, i, i + 1, row);
         for (int c = 0; c < cols; c++) {
-            double d = (double)row[c] - w[(size_t)r * cols + c];
+            double d = (double)row[c] - w[(size_t)i * cols + c];
             num += d * d;
-            den += (double)w[(size_t)r * cols + c] * w[(size_t)r * cols + c];
+            den += (double)w[(size_t)i * cols + c] * w[(size_t)i * cols + c];
         }
     }
     free(row);
@@ -118,7 +129,7 @@ static smelt_err *quantize_tensor(smelt_model *m, int ti, const quant_scheme *s,
         free(name);
         return SMELT_ERR(SMELT_E_NOMEM, "out of memory");
     }
-    *rep = (quant_report){name, s->bits, group, den > 0 ? sqrt(num / den) : 0, before, qmat_bytes(&qm)};
+    *rep = (quant_report){name, s->bits, group, den > 0 ? sqrt(num / den) : 0, before, qmat_bytes(&qm), -1};
     return NULL;
 }
 
@@ -128,6 +139,7 @@ typedef struct {
     int layer;
     int dim[LLM_IN_COUNT];
     double *H[LLM_IN_COUNT]; /* sum of x x^T over the calibration tokens, [dim][dim] */
+    double *xabs[LLM_IN_COUNT]; /* sum of |x| per channel (AWQ), then the mean */
     float *tmp;              /* one batch's X^T X */
     int64_t n;               /* tokens seen (for the QKV input; every kind sees the same tokens) */
     bool oom;
@@ -140,16 +152,19 @@ static void capture_hessian(void *ctx, int layer, llm_input_kind kind, const flo
     if (!a->H[kind]) {
         a->dim[kind] = dim;
         a->H[kind] = calloc((size_t)dim * dim, sizeof(double));
+        a->xabs[kind] = calloc((size_t)dim, sizeof(double));
         float *t = realloc(a->tmp, (size_t)dim * dim * sizeof(float));
         if (t) a->tmp = t;
-        if (!a->H[kind] || !t) {
+        if (!a->H[kind] || !a->xabs[kind] || !t) {
             a->oom = true;
             return;
         }
     }
     /* X^T X of this batch in f32 (sgemm over T tokens), summed into double */
     cblas_ssyrk(CblasRowMajor, CblasUpper, CblasTrans, dim, T, 1.0f, x, dim, 0.0f, a->tmp, dim);
-    double *H = a->H[kind];
+    double *H = a->H[kind], *xa = a->xabs[kind];
+    for (int t = 0; t < T; t++)
+        for (int i = 0; i < dim; i++) xa[i] += fabsf(x[(size_t)t * dim + i]);
     for (int i = 0; i < dim; i++)
         for (int j = i; j < dim; j++) H[(size_t)i * dim + j] += a->tmp[(size_t)i * dim + j];
     if (kind == LLM_IN_QKV) a->n += T;
@@ -196,13 +211,16 @@ static smelt_err *collect_hessians(smelt_model *m, const quant_recipe *r, int la
     for (int i = 0; i < BATCH; i++) llm_seq_free(seqs[i]);
     llm_engine_free(e);
     for (int k = 0; !err && k < LLM_IN_COUNT; k++)
-        if (acc->H[k]) finish_hessian(acc->H[k], acc->dim[k], acc->n);
+        if (acc->H[k]) {
+            finish_hessian(acc->H[k], acc->dim[k], acc->n);
+            for (int i = 0; i < acc->dim[k]; i++) acc->xabs[k][i] /= (double)acc->n;
+        }
     return err;
 }
 
 static void hess_free(hess_acc *a)
 {
-    for (int k = 0; k < LLM_IN_COUNT; k++) free(a->H[k]);
+    for (int k = 0; k < LLM_IN_COUNT; k++) free(a->H[k]), free(a->xabs[k]);
     free(a->tmp);
 }
 
@@ -212,28 +230,202 @@ static int layer_of(const char *node)
     return node[0] == 'l' && node[1] >= '0' && node[1] <= '9' ? atoi(node + 1) : -1;
 }
 
+/* ---- AWQ: scales searched per input, folded into what computes the input ---- */
+
+/* The tensor behind input `in` of node "l<layer>.<what>", made an f32 copy the model owns (the
+ * scales are applied in f32; bf16 would round them away). Called once a tensor. NULL when the node
+ * or input is absent. */
+static float *layer_tensor_f32(smelt_model *m, int layer, const char *what, int in, smelt_tensor **tout)
+{
+    char name[64];
+    snprintf(name, sizeof name, "l%d.%s", layer, what);
+    for (int i = 0; i < m->n_nodes; i++) {
+        const smelt_node *nd = &m->nodes[i];
+        if (strcmp(nd->name, name) != 0) continue;
+        if (in >= nd->n_inputs || !nd->inputs[in][0]) return NULL;
+        smelt_tensor *t = smelt_model_find(m, nd->inputs[in]);
+        if (!t) return NULL;
+        *tout = t;
+        size_t n = (size_t)smelt_shape_numel(t->ndim, t->shape);
+        float *w = smelt_model_alloc(m, n * sizeof *w);
+        if (!w) return NULL;
+        smelt_convert_float(w, SMELT_DT_F32, t->data, t->dtype, n);
+        t->data = w, t->dtype = SMELT_DT_F32, t->nbytes = n * sizeof *w; /* (mapped f32 data is read-only: copied too) */
+        return w;
+    }
+    return NULL;
+}
+
+static void scale_cols(float *w, int rows, int cols, const float *s)
+{
+    for (int r = 0; r < rows; r++)
+        for (int c = 0; c < cols; c++) w[(size_t)r * cols + c] *= s[c];
+}
+
+/* H of inputs divided by s: H_ij / (s_i s_j) */
+static void unscale_hessian(double *H, int dim, const float *s)
+{
+    for (int i = 0; i < dim; i++)
+        for (int j = 0; j < dim; j++) H[(size_t)i * dim + j] /= (double)s[i] * s[j];
+}
+
+/* Searches and applies the four scalings of a Llama block: q/k/v (into input_layernorm), o_proj
+ * (into v_proj's rows: with GQA the query heads sharing a KV head share its scales), gate/up (into
+ * post_attention_layernorm) and down_proj (into up_proj's rows). The block's Hessians become those
+ * of the scaled inputs. */
+static smelt_err *awq_layer(smelt_model *m, int layer, hess_acc *acc, const quant_scheme *sch, float *alphas)
+{
+    const smelt_llm_config *c = &m->llm;
+    smelt_tensor *tq, *tk, *tv, *to, *tg, *tu, *td, *tn1, *tn2, *tvb = NULL;
+    float *q = layer_tensor_f32(m, layer, "q_proj", 1, &tq), *k = layer_tensor_f32(m, layer, "k_proj", 1, &tk),
+          *v = layer_tensor_f32(m, layer, "v_proj", 1, &tv), *o = layer_tensor_f32(m, layer, "o_proj", 1, &to),
+          *g = layer_tensor_f32(m, layer, "gate_proj", 1, &tg), *u = layer_tensor_f32(m, layer, "up_proj", 1, &tu),
+          *d = layer_tensor_f32(m, layer, "down_proj", 1, &td), *n1 = layer_tensor_f32(m, layer, "input_layernorm", 1, &tn1),
+          *n2 = layer_tensor_f32(m, layer, "post_attention_layernorm", 1, &tn2);
+    float *vb = layer_tensor_f32(m, layer, "v_proj", 2, &tvb);
+    if (!q || !k || !v || !o || !g || !u || !d || !n1 || !n2) return SMELT_ERR(SMELT_E_NOMEM, "block %d: a projection or norm weight is missing or out of memory", layer);
+    int H = c->hidden, F = c->ffn, Q = c->n_heads * c->head_dim, KV = c->n_kv_heads * c->head_dim, rep = c->n_heads / c->n_kv_heads;
+    for (int kind = 0; kind < LLM_IN_COUNT; kind++)
+        if (!acc->H[kind]) return SMELT_ERR(SMELT_E_INVALID, "block %d: no calibration inputs", layer);
+    float *s = malloc((size_t)(H > F ? (H > Q ? H : Q) : (F > Q ? F : Q)) * sizeof *s), *xa = malloc((size_t)(F > Q ? (F > H ? F : H) : (Q > H ? Q : H)) * sizeof *xa);
+    float *sv = malloc((size_t)KV * sizeof *sv);
+    smelt_err *err = NULL;
+    if (!s || !xa || !sv) err = SMELT_ERR(SMELT_E_NOMEM, "out of memory");
+
+    /* q, k, v read the input norm's output */
+    if (!err) {
+        for (int i = 0; i < H; i++) xa[i] = (float)acc->xabs[LLM_IN_QKV][i];
+        const float *W[3] = {q, k, v};
+        int rows[3] = {Q, KV, KV};
+        err = awq_search(W, rows, 3, H, acc->H[LLM_IN_QKV], xa, sch, s, &alphas[0]);
+    }
+    if (!err) {
+        scale_cols(q, Q, H, s), scale_cols(k, KV, H, s), scale_cols(v, KV, H, s);
+        for (int i = 0; i < H; i++) n1[i] /= s[i];
+        unscale_hessian(acc->H[LLM_IN_QKV], H, s);
+    }
+    /* o_proj reads the heads' attention outputs, linear in v: channel h*hd + j comes from KV head
+     * h / rep's channel j, so the heads sharing it get one scale (their mean activation) */
+    if (!err) {
+        for (int j = 0; j < KV; j++) sv[j] = 0;
+        for (int i = 0; i < Q; i++) sv[(i / c->head_dim / rep) * c->head_dim + i % c->head_dim] += (float)acc->xabs[LLM_IN_O][i] / rep;
+        for (int i = 0; i < Q; i++) xa[i] = sv[(i / c->head_dim / rep) * c->head_dim + i % c->head_dim];
+        const float *W[1] = {o};
+        int rows[1] = {H};
+        err = awq_search(W, rows, 1, Q, acc->H[LLM_IN_O], xa, sch, s, &alphas[1]);
+    }
+    if (!err) {
+        scale_cols(o, H, Q, s);
+        for (int i = 0; i < Q; i++) sv[(i / c->head_dim / rep) * c->head_dim + i % c->head_dim] = s[i];
+        for (int j = 0; j < KV; j++) {
+            for (int i = 0; i < H; i++) v[(size_t)j * H + i] /= sv[j];
+            if (vb) vb[j] /= sv[j];
+        }
+        unscale_hessian(acc->H[LLM_IN_O], Q, s);
+    }
+    /* gate and up read the post-attention norm's output */
+    if (!err) {
+        for (int i = 0; i < H; i++) xa[i] = (float)acc->xabs[LLM_IN_MLP][i];
+        const float *W[2] = {g, u};
+        int rows[2] = {F, F};
+        err = awq_search(W, rows, 2, H, acc->H[LLM_IN_MLP], xa, sch, s, &alphas[2]);
+    }
+    if (!err) {
+        scale_cols(g, F, H, s), scale_cols(u, F, H, s);
+        for (int i = 0; i < H; i++) n2[i] /= s[i];
+        unscale_hessian(acc->H[LLM_IN_MLP], H, s);
+    }
+    /* down reads silu(gate) * up, linear in up's rows */
+    if (!err) {
+        for (int i = 0; i < F; i++) xa[i] = (float)acc->xabs[LLM_IN_DOWN][i];
+        const float *W[1] = {d};
+        int rows[1] = {H};
+        err = awq_search(W, rows, 1, F, acc->H[LLM_IN_DOWN], xa, sch, s, &alphas[3]);
+    }
+    if (!err) {
+        scale_cols(d, H, F, s);
+        for (int j = 0; j < F; j++)
+            for (int i = 0; i < H; i++) u[(size_t)j * H + i] /= s[j];
+        unscale_hessian(acc->H[LLM_IN_DOWN], F, s);
+    }
+    free(s), free(xa), free(sv);
+    return err;
+}
+
+/* ---- mixed precision: sensitivities, then the budget ---- */
+
+static smelt_err *plan_mixed(smelt_model *m, const quant_recipe *r, quant_progress_fn progress, void *ctx, quant_scheme *scheme_of, double *sens_of,
+                             double *achieved)
+{
+    int n = 0;
+    int *idx = malloc((size_t)(m->n_nodes ? m->n_nodes : 1) * sizeof *idx);
+    int64_t *rows = malloc((size_t)(m->n_nodes ? m->n_nodes : 1) * sizeof *rows), *cols = malloc((size_t)(m->n_nodes ? m->n_nodes : 1) * sizeof *cols);
+    double *kl = malloc((size_t)(m->n_nodes ? m->n_nodes : 1) * sizeof *kl);
+    bool *high = malloc((size_t)(m->n_nodes ? m->n_nodes : 1) * sizeof *high);
+    smelt_err *err = NULL;
+    if (!idx || !rows || !cols || !kl || !high) err = SMELT_ERR(SMELT_E_NOMEM, "out of memory");
+    for (int i = 0; !err && i < m->n_nodes; i++) {
+        if (!is_block_linear(&m->nodes[i])) continue;
+        const smelt_tensor *t = smelt_model_find(m, m->nodes[i].inputs[1]);
+        int ti = (int)(t - m->tensors);
+        bool seen = false;
+        for (int j = 0; j < n; j++) seen |= idx[j] == ti;
+        if (seen) continue;
+        idx[n] = ti, rows[n] = t->shape[0], cols[n] = t->shape[1];
+        n++;
+    }
+    int windows = r->sens_windows < r->n_calib ? r->sens_windows : r->n_calib;
+    if (!err) err = quant_sensitivity(m, idx, n, &r->scheme, r->calib, windows > 0 ? windows : 1, r->calib_window, progress, ctx, kl);
+    if (!err) err = quant_mixed_choose(rows, cols, kl, NULL, n, &r->scheme, r->avg_bits, high, achieved);
+    for (int j = 0; !err && j < n; j++) {
+        sens_of[idx[j]] = kl[j];
+        if (high[j]) scheme_of[idx[j]] = (quant_scheme){8, 0, false};
+    }
+    free(idx), free(rows), free(cols), free(kl), free(high);
+    return err;
+}
+
 smelt_err *quantize_llm(smelt_model *m, const quant_recipe *r, quant_progress_fn progress, void *ctx, quant_report **rep_out, int *n_rep)
 {
     *rep_out = NULL;
     *n_rep = 0;
     SMELT_TRY(check_recipe(m, r));
-    bool gptq = strcmp(r->method, "gptq") == 0, gpt2 = strcmp(m->llm.pos, "learned") == 0;
+    bool gptq = strcmp(r->method, "gptq") == 0, awq = strcmp(r->method, "awq") == 0, calibrated = gptq || awq;
+    bool gpt2 = strcmp(m->llm.pos, "learned") == 0;
     int total = 0;
     for (int i = 0; i < m->n_nodes; i++) total += is_block_linear(&m->nodes[i]);
     quant_report *rep = calloc(total ? (size_t)total : 1, sizeof *rep);
-    if (!rep) return SMELT_ERR(SMELT_E_NOMEM, "out of memory");
+    json_t *alphas = json_array();
+    if (!rep || !alphas) {
+        free(rep), json_decref(alphas);
+        return SMELT_ERR(SMELT_E_NOMEM, "out of memory");
+    }
     smelt_err *err = NULL;
     int k = 0;
-    for (int layer = gptq ? 0 : -1; !err && layer < (gptq ? m->llm.n_layers : 0); layer++) {
+    /* the scheme of each tensor (by index): the recipe's, or int8 where mixed precision says so */
+    quant_scheme *scheme_of = malloc((size_t)(m->n_tensors ? m->n_tensors : 1) * sizeof *scheme_of);
+    double *sens_of = malloc((size_t)(m->n_tensors ? m->n_tensors : 1) * sizeof *sens_of);
+    double achieved_bits = 0;
+    if (!scheme_of || !sens_of) err = SMELT_ERR(SMELT_E_NOMEM, "out of memory");
+    for (int i = 0; !err && i < m->n_tensors; i++) scheme_of[i] = r->scheme, sens_of[i] = -1;
+    if (!err && r->avg_bits > 0) err = plan_mixed(m, r, progress, ctx, scheme_of, sens_of, &achieved_bits);
+    /* calibrated methods go block by block, each on the outputs of the blocks already quantized;
+     * RTN takes every weight in one pass (layer -1) */
+    for (int layer = calibrated ? 0 : -1; !err && layer < (calibrated ? m->llm.n_layers : 0); layer++) {
         hess_acc acc = {.layer = layer};
-        if (gptq) err = collect_hessians(m, r, layer, &acc);
+        if (calibrated) err = collect_hessians(m, r, layer, &acc);
+        if (!err && awq) {
+            float a[4];
+            err = awq_layer(m, layer, &acc, &r->scheme, a);
+            if (!err) json_array_append_new(alphas, json_pack("[f, f, f, f]", a[0], a[1], a[2], a[3]));
+        }
         for (int i = 0; !err && i < m->n_nodes; i++) {
             const smelt_node *nd = &m->nodes[i];
-            if (!is_block_linear(nd) || (gptq && layer_of(nd->name) != layer)) continue;
+            if (!is_block_linear(nd) || (calibrated && layer_of(nd->name) != layer)) continue;
             const smelt_tensor *t = smelt_model_find(m, nd->inputs[1]);
             if (t->quant.kind != SMELT_QUANT_NONE) continue; /* shared by two nodes: done once */
             double *H = NULL;
-            if (gptq) {
+            if (calibrated) {
                 llm_input_kind kind = input_kind(nd->name, gpt2);
                 int dim = acc.dim[kind];
                 if (!acc.H[kind] || dim != t->shape[1]) {
@@ -247,18 +439,27 @@ smelt_err *quantize_llm(smelt_model *m, const quant_recipe *r, quant_progress_fn
                 }
                 memcpy(H, acc.H[kind], (size_t)dim * dim * sizeof *H);
             }
-            err = quantize_tensor(m, (int)(t - m->tensors), &r->scheme, H, r->damp, &rep[k]);
+            int ti = (int)(t - m->tensors);
+            err = quantize_tensor(m, ti, r, &scheme_of[ti], H, &rep[k]);
             free(H);
-            if (!err) k++;
+            if (!err) rep[k++].sensitivity = sens_of[ti];
             if (progress) progress(ctx, k, total);
         }
         hess_free(&acc);
     }
-    json_t *q = json_pack("{s:s, s:i, s:i, s:b}", "method", r->method, "bits", r->scheme.bits, "group", r->scheme.bits == 8 ? 0 : r->scheme.group, "asym",
-                          r->scheme.asym);
-    if (q && gptq)
-        json_object_update_new(q, json_pack("{s:i, s:i, s:f}", "calib_windows", r->n_calib, "calib_window", r->calib_window, "damp", r->damp));
+    json_t *q = json_pack("{s:s, s:i, s:i, s:b, s:b}", "method", r->method, "bits", r->scheme.bits, "group", r->scheme.bits == 8 ? 0 : r->scheme.group,
+                          "asym", r->scheme.asym, "clip", r->clip || awq);
+    if (q && calibrated)
+        json_object_update_new(q, json_pack("{s:i, s:i}", "calib_windows", r->n_calib, "calib_window", r->calib_window));
+    if (q && gptq) json_object_update_new(q, json_pack("{s:f, s:b}", "damp", r->damp, "act_order", r->act_order));
+    if (q && awq) json_object_set(q, "awq_alpha", alphas); /* per block: q/k/v, o, gate/up, down */
+    if (q && r->avg_bits > 0)
+        json_object_update_new(q, json_pack("{s:f, s:f, s:i}", "avg_bits_budget", r->avg_bits, "avg_bits", achieved_bits, "sensitivity_windows",
+                                            r->sens_windows < r->n_calib ? r->sens_windows : r->n_calib));
+    free(scheme_of), free(sens_of);
+    json_decref(alphas);
     if (!err && (!q || json_object_set_new(m->meta, "quantization", q) != 0)) err = SMELT_ERR(SMELT_E_NOMEM, "out of memory");
+    else if (err) json_decref(q);
     if (err) {
         quant_report_free(rep, k);
         return err;

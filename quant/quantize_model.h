@@ -16,18 +16,24 @@
 
 typedef struct {
     quant_scheme scheme;
-    const char *method;   /* "rtn" or "gptq" */
+    const char *method;   /* "rtn", "gptq" or "awq" */
+    bool clip;            /* rtn: search each group's range (quant/clip.h) */
+    bool act_order;       /* gptq: columns in order of decreasing Hessian diagonal */
     const int32_t *calib; /* gptq: n_calib windows of calib_window tokens, back to back */
     int n_calib, calib_window;
     double damp; /* gptq: added to diag(H) as a fraction of its mean (0.01 is usual) */
+    double avg_bits;    /* > 0: mixed precision, weights moved to int8 by sensitivity (quant/sensitivity.h) */
+    int sens_windows;   /* calibration windows the sensitivity is measured on */
 } quant_recipe;
 
-/* One quantized weight: its reconstruction error ||W - Q(W)||_F / ||W||_F and sizes. */
+/* One quantized weight: its reconstruction error ||W - Q(W)||_F / ||W||_F and sizes; with
+ * mixed precision its sensitivity (KL when it alone is at the low scheme), else -1. */
 typedef struct {
     char *tensor;
     int bits, group;
     double rel_err;
     size_t bytes_before, bytes_after;
+    double sensitivity;
 } quant_report;
 
 typedef void (*quant_progress_fn)(void *ctx, int done, int total);

@@ -12,8 +12,8 @@
 static const cli_cmd_info info = {
     "quant",
     "Quantize the linear layers of a language model into a .smelt artifact.",
-    "smelt quant IN -o OUT.smelt --scheme w8|w4 [--group 32|64|128] [--asym] [--method rtn|gptq]\n"
-    "                  [--calib FILE[:TOKENS]]... [--calib-tokens N] [--damp D] [--json]",
+    "smelt quant IN -o OUT.smelt --scheme w8|w4 [--group 32|64|128] [--asym] [--method rtn|gptq|awq]\n"
+    "                  [--clip] [--act-order] [--calib FILE[:TOKENS]]... [--calib-tokens N] [--damp D] [--json]",
     "IN is a Hugging Face folder or a .smelt artifact of a float model. Every linear layer of the\n"
     "decoder blocks is quantized (embeddings and the output head are kept): w8 is int8, symmetric,\n"
     "one scale per output channel; w4 is 4-bit in groups of --group input features (default 128),\n"
@@ -21,7 +21,11 @@ static const cli_cmd_info info = {
     "error over the weights not yet rounded, guided by the layer's inputs on calibration text: --calib\n"
     "files (documents split as in the perplexity protocol; TOKENS of each, by default an equal share\n"
     "of --calib-tokens, 32768) in windows of 256 tokens, blocks quantized in order on the outputs of\n"
-    "the already quantized ones; --damp (0.01) steadies the Hessian. Prints a table of every weight's bits and\n"
+    "the already quantized ones; --damp (0.01) steadies the Hessian; --act-order takes the columns by\n"
+    "decreasing input energy (group ranges then fixed up front). --method awq scales each input channel\n"
+    "by its activation size to a power searched on the calibration text (the inverse folded into the\n"
+    "preceding norm or projection), then rounds each group to the range that least changes the layer's\n"
+    "outputs. --clip gives RTN that range search on weight error alone. Prints a table of every weight's bits and\n"
     "relative reconstruction error ||W - Q(W)|| / ||W||; --json prints {\"output\", \"scheme\",\n"
     "\"bits_per_weight\", \"bytes_before\", \"bytes_after\", \"layers\": [{\"tensor\", \"bits\",\n"
     "\"group\", \"rel_err\"}]}. Deterministic: the same input and options give the same tensors.",
@@ -37,18 +41,23 @@ CMD(quant)
 {
     const char *out = NULL, *scheme = NULL, *method = "rtn";
     long group = 128, calib_tokens = 32768;
-    double damp = 0.01;
+    double damp = 0.01, avg_bits = 0;
+    long sens_windows = 16;
     cli_strs calib = {0};
-    bool asym = false, json = false;
+    bool asym = false, json = false, clip = false, act_order = false;
     const cli_opt opts[] = {
         {"output", 'o', OPT_STR, &out, "OUT.smelt", "artifact to write (required)"},
         {"scheme", 0, OPT_STR, &scheme, "SCHEME", "w8 or w4 (required)"},
         {"group", 0, OPT_INT, &group, "N", "w4: input features a scale (32, 64 or 128; default 128)"},
         {"asym", 0, OPT_FLAG, &asym, NULL, "w4: a zero point a group (asymmetric)"},
-        {"method", 0, OPT_STR, &method, "M", "rtn (round to nearest; the default) or gptq"},
-        {"calib", 0, OPT_STRS, &calib, "FILE[:TOKENS]", "gptq: calibration text (repeatable)"},
-        {"calib-tokens", 0, OPT_INT, &calib_tokens, "N", "gptq: calibration tokens in all (default 32768)"},
+        {"method", 0, OPT_STR, &method, "M", "rtn (round to nearest; the default), gptq or awq"},
+        {"clip", 0, OPT_FLAG, &clip, NULL, "rtn: search each group's range for the least error"},
+        {"act-order", 0, OPT_FLAG, &act_order, NULL, "gptq: quantize columns by decreasing activation energy"},
+        {"calib", 0, OPT_STRS, &calib, "FILE[:TOKENS]", "gptq, awq: calibration text (repeatable)"},
+        {"calib-tokens", 0, OPT_INT, &calib_tokens, "N", "gptq, awq: calibration tokens in all (default 32768)"},
         {"damp", 0, OPT_DOUBLE, &damp, "D", "gptq: Hessian dampening, a fraction of its mean diagonal (0.01)"},
+        {"avg-bits", 0, OPT_DOUBLE, &avg_bits, "B", "w4: mixed precision, int8 for the most sensitive weights within B bits a weight"},
+        {"sens-windows", 0, OPT_INT, &sens_windows, "N", "--avg-bits: calibration windows to measure sensitivity on (16)"},
         {"json", 0, OPT_FLAG, &json, NULL, "print the report as JSON"},
         {0},
     };
@@ -59,7 +68,8 @@ CMD(quant)
         fprintf(stderr, "smelt quant: missing %s\nusage: %s\n", !out ? "-o OUT.smelt" : "--scheme", info.usage);
         return 2;
     }
-    quant_recipe r = {{0, (int)group, asym}, method, NULL, 0, 256, damp};
+    quant_recipe r = {.scheme = {0, (int)group, asym}, .method = method, .clip = clip, .act_order = act_order, .calib_window = 256, .damp = damp,
+                      .avg_bits = avg_bits, .sens_windows = (int)sens_windows};
     int32_t *calib_ids = NULL;
     smelt_err *err = NULL;
     if (strcmp(scheme, "w8") == 0) r.scheme.bits = 8;
@@ -73,12 +83,15 @@ CMD(quant)
     quant_report *rep = NULL;
     int n_rep = 0;
     if (!err) err = smelt_load_model(pos[0], true, &m);
-    if (!err && strcmp(method, "gptq") == 0) {
+    if (!err && (avg_bits != 0 || sens_windows != 16) && !(avg_bits > 0 && sens_windows > 0))
+        err = SMELT_ERR(SMELT_E_INVALID, "--avg-bits %g with --sens-windows %ld: expected positive values", avg_bits, sens_windows);
+    if (!err && (strcmp(method, "gptq") == 0 || strcmp(method, "awq") == 0 || avg_bits > 0)) {
         smelt_tokenizer *tok = NULL;
         if (!m->tokenizer_json) err = SMELT_ERR(SMELT_E_INVALID, "%s: no tokenizer.json to read the calibration text with", pos[0]);
         if (!err) err = smelt_tokenizer_load(m->tokenizer_json, strlen(m->tokenizer_json), "tokenizer.json", &tok);
         int32_t eos = m->llm.eos_id >= 0 ? m->llm.eos_id : tok ? smelt_tokenizer_token_id(tok, "<|endoftext|>") : -1;
-        if (!err && calib.n == 0) err = SMELT_ERR(SMELT_E_INVALID, "gptq needs calibration text: --calib FILE[:TOKENS]");
+        if (!err && calib.n == 0)
+            err = SMELT_ERR(SMELT_E_INVALID, "%s needs calibration text: --calib FILE[:TOKENS]", avg_bits > 0 ? "--avg-bits" : method);
         if (!err) err = calib_windows(tok, eos, calib.v, calib.n, calib_tokens, r.calib_window, &calib_ids, &r.n_calib);
         r.calib = calib_ids;
         smelt_tokenizer_free(tok);
@@ -113,16 +126,23 @@ CMD(quant)
     if (json) {
         json_t *layers = json_array();
         for (int i = 0; i < n_rep; i++)
-            json_array_append_new(layers, json_pack("{s:s, s:i, s:i, s:f}", "tensor", rep[i].tensor, "bits", rep[i].bits, "group", rep[i].group, "rel_err",
-                                                    rep[i].rel_err));
+        {
+            json_t *l = json_pack("{s:s, s:i, s:i, s:f}", "tensor", rep[i].tensor, "bits", rep[i].bits, "group", rep[i].group, "rel_err", rep[i].rel_err);
+            if (rep[i].sensitivity >= 0) json_object_set_new(l, "sensitivity_kl", json_real(rep[i].sensitivity));
+            json_array_append_new(layers, l);
+        }
         json_t *o = json_pack("{s:s, s:s, s:i, s:s, s:f, s:I, s:I, s:o}", "output", out, "scheme", scheme, "group", r.scheme.bits == 4 ? (int)group : 0,
                               "method", method, "bits_per_weight", bpw, "bytes_before", (json_int_t)before, "bytes_after", (json_int_t)after, "layers", layers);
         json_dumpf(o, stdout, JSON_COMPACT);
         printf("\n");
         json_decref(o);
     } else {
-        printf("%-52s %4s %6s %10s\n", "tensor", "bits", "group", "rel error");
-        for (int i = 0; i < n_rep; i++) printf("%-52s %4d %6d %10.5f\n", rep[i].tensor, rep[i].bits, rep[i].group, rep[i].rel_err);
+        printf("%-52s %4s %6s %10s%s\n", "tensor", "bits", "group", "rel error", avg_bits > 0 ? "  sensitivity (KL)" : "");
+        for (int i = 0; i < n_rep; i++) {
+            printf("%-52s %4d %6d %10.5f", rep[i].tensor, rep[i].bits, rep[i].group, rep[i].rel_err);
+            if (rep[i].sensitivity >= 0) printf("  %.6f", rep[i].sensitivity);
+            printf("\n");
+        }
         printf("%s: %s (%s), %d weights, %.2f bits per weight with scales, %zu -> %zu bytes\n", out, name, method, n_rep, bpw, before, after);
     }
     quant_report_free(rep, n_rep);
