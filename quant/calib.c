@@ -35,7 +35,18 @@ smelt_err *calib_windows(const smelt_tokenizer *t, int32_t eos_id, const char *c
     *ids_out = NULL;
     *n_windows_out = 0;
     if (n_specs < 1) return SMELT_ERR(SMELT_E_INVALID, "no calibration files (--calib FILE[:TOKENS])");
-    int64_t share = total_tokens / n_specs;
+    /* the files without a count share total_tokens in whole windows, the remainder going one
+     * window each to the first of them (32768 tokens over 3 files: 43 + 43 + 42 windows) */
+    int n_free = 0;
+    for (int f = 0; f < n_specs; f++) {
+        char *p = NULL;
+        int64_t v = 0;
+        smelt_err *e = parse_spec(specs[f], &p, &v);
+        free(p);
+        if (e) return e;
+        n_free += v == 0;
+    }
+    int64_t total_windows = total_tokens / window, free_idx = 0;
     int32_t *all = NULL;
     int n_all = 0;
     smelt_err *err = NULL;
@@ -45,7 +56,10 @@ smelt_err *calib_windows(const smelt_tokenizer *t, int32_t eos_id, const char *c
         int32_t *ids = NULL;
         size_t n_ids = 0, len = 0;
         err = parse_spec(specs[f], &path, &want);
-        if (!err && want == 0) want = share;
+        if (!err && want == 0) {
+            want = (total_windows / n_free + (free_idx < total_windows % n_free)) * window;
+            free_idx++;
+        }
         if (!err) err = smelt_read_file(path, (size_t)1 << 32, &text, &len);
         if (!err) err = smelt_err_wrap(ppl_tokens_from_text(t, text, len, eos_id, &ids, &n_ids), "%s", path);
         int k = (int)(want / window); /* whole windows from this file */

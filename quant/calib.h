@@ -1,5 +1,6 @@
 /* Calibration data: windows of token ids cut from domain text files, deterministically. Each file
- * (a FILE or FILE:TOKENS argument) gives TOKENS tokens, by default an equal share of the total,
+ * (a FILE or FILE:TOKENS argument) gives TOKENS tokens, by default an equal share of the total (in
+ * whole windows, the remainder to the first files),
  * as whole windows spread evenly over its token stream (documents tokenized as in the perplexity
  * protocol, so calibration sees the same end-of-text tokens as evaluation). */
 #ifndef SMELT_CALIB_H

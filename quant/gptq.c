@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "core/threads.h"
+#include "quant/clip.h"
 
 /* LAPACK's Fortran interface (OpenBLAS exports it; Debian has no LAPACKE in the same package) */
 extern void dpotrf_(const char *uplo, const int *n, double *a, const int *lda, int *info);
@@ -44,6 +45,7 @@ typedef struct {
     float *scale;
     uint8_t *zero;
     const int *perm; /* act-order: position -> original column (NULL: in order) */
+    bool clip;       /* group ranges searched (see group_params) */
     bool oom;
 } gptq_job;
 
@@ -51,6 +53,29 @@ static void put_q(const gptq_job *j, int r, int c, int v)
 {
     if (j->s->bits == 8) ((int8_t *)j->q)[(size_t)r * j->cols + c] = (int8_t)v;
     else ((uint8_t *)j->q)[((size_t)r * j->cols + c) / 2] |= (uint8_t)((v & 15) << ((c & 1) * 4));
+}
+
+/* A group's range from its weights as they stand: RTN's min/max, or with clip the shrink of it
+ * (clip.h's grid) with the least rounding error, each column's error weighted by 1 / U_cc^2, the
+ * weight GPTQ's own loss gives a column's error before it is spread. */
+static void group_params(const gptq_job *j, const float *w, int c0, int group, float *scale, int *zero)
+{
+    if (!j->clip) {
+        rtn_group_params(w, group, j->s, scale, zero);
+        return;
+    }
+    double best = INFINITY;
+    for (int k = 0; k < 21; k++) {
+        float sc;
+        int z;
+        rtn_group_params_shrunk(w, group, j->s, 1.0f - 0.025f * (float)k, &sc, &z);
+        double err = 0;
+        for (int i = 0; i < group; i++) {
+            double d = w[i] - (double)sc * (rtn_quantize_value(w[i], sc, z, j->s) - z), u = j->U[(size_t)(c0 + i) * j->cols + c0 + i];
+            err += d * d / (u * u);
+        }
+        if (err < best) best = err, *scale = sc, *zero = z;
+    }
 }
 
 static void gptq_rows(void *ctx, int64_t begin, int64_t end)
@@ -81,7 +106,7 @@ static void gptq_rows(void *ctx, int64_t begin, int64_t end)
                     sc[r] = j->scale[(size_t)gr * ng + g];
                     zp[r] = j->zero ? j->zero[(size_t)gr * ng + g] : 0;
                 } else if (c % group == 0) {
-                    rtn_group_params(w + c, group, j->s, &sc[r], &zp[r]);
+                    group_params(j, w + c, c, group, &sc[r], &zp[r]);
                     j->scale[(size_t)gr * ng + g] = sc[r];
                     if (j->zero) j->zero[(size_t)gr * ng + g] = (uint8_t)zp[r];
                 }
@@ -111,8 +136,8 @@ static int by_diag_desc(const void *a, const void *b)
     return x->d > y->d ? -1 : x->d < y->d ? 1 : (x->i > y->i) - (x->i < y->i);
 }
 
-smelt_err *gptq_quantize(float *W, int rows, int cols, double *H, double damp, bool act_order, const quant_scheme *s, void *q, float *scale,
-                         uint8_t *zero)
+smelt_err *gptq_quantize(float *W, int rows, int cols, double *H, double damp, bool act_order, bool clip, const quant_scheme *s, void *q,
+                         float *scale, uint8_t *zero)
 {
     /* a column no calibration input ever touched carries no information: keep it at zero */
     double mean_diag = 0;
@@ -165,7 +190,7 @@ smelt_err *gptq_quantize(float *W, int rows, int cols, double *H, double damp, b
     smelt_err *err = inverse_cholesky(act_order ? Hp : H, cols, U);
     if (!err) {
         if (s->bits == 4) memset(q, 0, (size_t)rows * cols / 2);
-        gptq_job j = {act_order ? Wp : W, rows, cols, U, s, q, scale, zero, perm, false};
+        gptq_job j = {act_order ? Wp : W, rows, cols, U, s, q, scale, zero, perm, clip, false};
         smelt_parallel_for(rows, 8, gptq_rows, &j);
         if (j.oom) err = SMELT_ERR(SMELT_E_NOMEM, "out of memory");
         if (act_order) /* the dequantized result back in the stored column order */

@@ -10,7 +10,10 @@
  * Act-order processes the columns by decreasing H diagonal, so the inputs that matter most are
  * rounded first, while the most error can still be spread. Its groups are static (every group's
  * range taken from the weights before the pass), so the storage stays contiguous groups in the
- * original column order and the kernels need no index. */
+ * original column order and the kernels need no index.
+ *
+ * With clip, a group's range is the shrink of its min/max with the least weighted rounding error
+ * (in place of min/max itself) when the group's first column is reached. */
 #ifndef SMELT_GPTQ_H
 #define SMELT_GPTQ_H
 
@@ -23,7 +26,7 @@
 /* W [rows][cols] f32 (overwritten with the dequantized result); H [cols][cols] (overwritten).
  * damp is the fraction of mean(diag(H)) added to the diagonal (0.01 is usual). Writes q, scale
  * and zero as rtn_quantize does. Fails when H is not positive definite even after dampening. */
-smelt_err *gptq_quantize(float *W, int rows, int cols, double *H, double damp, bool act_order, const quant_scheme *s, void *q, float *scale,
-                         uint8_t *zero);
+smelt_err *gptq_quantize(float *W, int rows, int cols, double *H, double damp, bool act_order, bool clip, const quant_scheme *s, void *q,
+                         float *scale, uint8_t *zero);
 
 #endif

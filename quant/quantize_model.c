@@ -79,7 +79,7 @@ static smelt_err *quantize_tensor(smelt_model *m, int ti, const quant_recipe *r,
             return SMELT_ERR(SMELT_E_NOMEM, "weight '%s': out of memory", t->name);
         }
         memcpy(w_orig, w, n * sizeof *w_orig);
-        smelt_err *err = smelt_err_wrap(gptq_quantize(w, rows, cols, H, r->damp, r->act_order, s, q, scale, zero), "weight '%s'", t->name);
+        smelt_err *err = smelt_err_wrap(gptq_quantize(w, rows, cols, H, r->damp, r->act_order, r->clip, s, q, scale, zero), "weight '%s'", t->name);
         if (err) {
             free(w), free(w_orig);
             return err;

@@ -2,8 +2,8 @@
 # The demo: the longest pipeline smelt runs today, on the models bundled in models/.
 #   import (HF bf16 shards -> .smelt) -> verify checksums -> inspect -> export back to HF and
 #   check the round trip is byte-exact -> tokenize -> generate and measure perplexity per domain
-#   from the artifact -> ONNX import.
-# Later stages (quant, eval, gate, report) join here as they land.
+#   from the artifact -> quantize to int4 (GPTQ) and measure it the same way -> ONNX import.
+# Later stages (eval, gate, report) join here as they land.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 make -s -j"$(nproc)"
@@ -29,6 +29,11 @@ echo "== generate with the artifact (greedy, 32 tokens)"
 $smelt run "$out/teacher.smelt" --prompt "The quick brown fox" --max-tokens 32 --ignore-eos
 echo "== perplexity of the artifact on each domain's val file"
 for d in prose quotes code; do $smelt perplexity "$out/teacher.smelt" data/$d.val.txt; done
+echo "== quantize: int4 groups of 128 by GPTQ on 32k calibration tokens of the three train files"
+$smelt quant "$out/teacher.smelt" -o "$out/teacher-w4-gptq.smelt" --scheme w4 --group 128 --method gptq \
+  --calib data/prose.train.txt --calib data/quotes.train.txt --calib data/code.train.txt | tail -1
+echo "== perplexity of the int4 artifact on each domain (compare with the float lines above)"
+for d in prose quotes code; do $smelt perplexity "$out/teacher-w4-gptq.smelt" data/$d.val.txt; done
 echo "== import the ONNX models"
 $smelt import models/tiny-llama/model.onnx -o "$out/tiny-llama-onnx.smelt"
 $smelt import models/fashion-cnn/model.onnx -o "$out/fashion-cnn.smelt"

@@ -51,7 +51,7 @@ CMD(quant)
         {"group", 0, OPT_INT, &group, "N", "w4: input features a scale (32, 64 or 128; default 128)"},
         {"asym", 0, OPT_FLAG, &asym, NULL, "w4: a zero point a group (asymmetric)"},
         {"method", 0, OPT_STR, &method, "M", "rtn (round to nearest; the default), gptq or awq"},
-        {"clip", 0, OPT_FLAG, &clip, NULL, "rtn: search each group's range for the least error"},
+        {"clip", 0, OPT_FLAG, &clip, NULL, "rtn, gptq: search each group's range for the least error"},
         {"act-order", 0, OPT_FLAG, &act_order, NULL, "gptq: quantize columns by decreasing activation energy"},
         {"calib", 0, OPT_STRS, &calib, "FILE[:TOKENS]", "gptq, awq: calibration text (repeatable)"},
         {"calib-tokens", 0, OPT_INT, &calib_tokens, "N", "gptq, awq: calibration tokens in all (default 32768)"},

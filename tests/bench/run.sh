@@ -26,6 +26,7 @@ fi
   echo "# smelt benchmarks, $(date -u +%Y-%m-%dT%H:%M:%SZ), $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //'), $(nproc) cores"
   "$build/bench_import" models/llama-teacher "$out/teacher.smelt" 15
   "$build/bench_llm" models/llama-teacher "$big" 5
+  "$build/bench_quant" 5
   bash tests/bench/ort_compare.sh "$build" 9
 } | tee "$out/results.txt"
 echo "wrote $out/results.txt"

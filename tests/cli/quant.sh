@@ -37,7 +37,7 @@ expect_exit 0 "$SMELT" inspect --json "$TMP/t4.smelt"
 expect_eq "tiny params" "$(jqv .params)" 893568
 expect_eq "down_proj dtype" "$(jqv '.tensors[] | select(.name == "model.layers.1.mlp.down_proj.weight") | .dtype')" u4
 expect_eq "down_proj group" "$(jqv '.tensors[] | select(.name == "model.layers.1.mlp.down_proj.weight") | .quant.group_size')" 32
-expect_eq "manifest recipe" "$(unzip -p "$TMP/t4.smelt" manifest.json | jq -c .meta.quantization)" '{"method":"rtn","bits":4,"group":32,"asym":true}'
+expect_eq "manifest recipe" "$(unzip -p "$TMP/t4.smelt" manifest.json | jq -c .meta.quantization)" '{"method":"rtn","bits":4,"group":32,"asym":true,"clip":false}'
 expect_exit 0 "$SMELT" run "$TMP/t4.smelt" --prompt "The quick brown fox" -n 8 --json
 expect_eq "w4 run tokens" "$(jqv '.output_ids | length')" 8
 expect_exit 0 "$SMELT" quant models/tiny-llama -o "$TMP/t4b.smelt" --scheme w4 --group 32 --asym
@@ -57,7 +57,9 @@ expect_err_contains "group size 48: expected 32, 64 or 128"
 expect_exit 1 "$SMELT" quant "$TMP/t4.smelt" -o "$TMP/bad.smelt" --scheme w8
 expect_err_contains "already quantized"
 expect_exit 1 "$SMELT" quant models/tiny-llama -o "$TMP/bad.smelt" --scheme w4 --method gptq
-expect_err_contains "unknown method 'gptq'"
+expect_err_contains "gptq needs calibration text: --calib FILE[:TOKENS]"
+expect_exit 1 "$SMELT" quant models/tiny-llama -o "$TMP/bad.smelt" --scheme w4 --method hqq
+expect_err_contains "unknown method 'hqq' (supported: rtn, gptq, awq)"
 expect_exit 1 "$SMELT" quant models/fashion-cnn/model.onnx -o "$TMP/bad.smelt" --scheme w8
 [ ! -e "$TMP/bad.smelt" ] || fail "a failed quant left $TMP/bad.smelt"
 expect_exit 2 "$SMELT" quant models/tiny-llama -o "$TMP/bad.smelt"

@@ -103,7 +103,7 @@ static double gptq_error(layer *L, const quant_scheme *s, bool act_order)
     double *H = malloc(sizeof L->H);
     memcpy(W, L->W, sizeof L->W);
     memcpy(H, L->H, sizeof L->H);
-    smelt_err *err = gptq_quantize(W, ROWS, COLS, H, 0.01, act_order, s, b.q, b.scale, s->asym ? b.zero : NULL);
+    smelt_err *err = gptq_quantize(W, ROWS, COLS, H, 0.01, act_order, false, s, b.q, b.scale, s->asym ? b.zero : NULL);
     assert_null(err);
     /* the overwritten W is the dequantized result */
     qmat qm = view(&b, s);
@@ -141,7 +141,7 @@ static void test_gptq_rejects_singular(void **state)
     uint8_t q[R * C];
     float scale[R * C];
     quant_scheme s = {4, 32, false};
-    smelt_err *err = gptq_quantize(W, R, C, H, 0.01, false, &s, q, scale, NULL);
+    smelt_err *err = gptq_quantize(W, R, C, H, 0.01, false, false, &s, q, scale, NULL);
     assert_non_null(err);
     assert_non_null(strstr(smelt_err_msg(err), "not positive definite"));
     smelt_err_free(err);
