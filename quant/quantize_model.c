@@ -86,6 +86,8 @@ static smelt_err *quantize_tensor(smelt_model *m, int ti, const quant_recipe *r,
         }
         free(w);
         w = w_orig;
+    } else if (getenv("SMELT_AWQ_NOCLIP") && H) { /* EXPERIMENT: remove */
+        rtn_quantize(w, rows, cols, s, q, scale, zero);
     } else if (H || r->clip) {
         clip_quantize(w, rows, cols, s, H, q, scale, zero); /* AWQ (with its Hessian) or RTN --clip */
     } else {
@@ -141,14 +143,15 @@ typedef struct {
     double *H[LLM_IN_COUNT]; /* sum of x x^T over the calibration tokens, [dim][dim] */
     double *xabs[LLM_IN_COUNT]; /* sum of |x| per channel (AWQ), then the mean */
     float *tmp;              /* one batch's X^T X */
-    int64_t n;               /* tokens seen (for the QKV input; every kind sees the same tokens) */
+    int64_t n;               /* tokens seen (every kind sees the same tokens) */
+    int only;                /* the one input kind wanted, or -1 for all */
     bool oom;
 } hess_acc;
 
 static void capture_hessian(void *ctx, int layer, llm_input_kind kind, const float *x, int T, int dim)
 {
     hess_acc *a = ctx;
-    if (layer != a->layer || a->oom) return;
+    if (layer != a->layer || a->oom || (a->only >= 0 && (int)kind != a->only)) return;
     if (!a->H[kind]) {
         a->dim[kind] = dim;
         a->H[kind] = calloc((size_t)dim * dim, sizeof(double));
@@ -167,7 +170,7 @@ static void capture_hessian(void *ctx, int layer, llm_input_kind kind, const flo
         for (int i = 0; i < dim; i++) xa[i] += fabsf(x[(size_t)t * dim + i]);
     for (int i = 0; i < dim; i++)
         for (int j = i; j < dim; j++) H[(size_t)i * dim + j] += a->tmp[(size_t)i * dim + j];
-    if (kind == LLM_IN_QKV) a->n += T;
+    if ((int)kind == (a->only >= 0 ? a->only : LLM_IN_QKV)) a->n += T;
 }
 
 /* H = 2 X^T X / n, mirrored into the lower triangle */
@@ -410,9 +413,13 @@ smelt_err *quantize_llm(smelt_model *m, const quant_recipe *r, quant_progress_fn
     for (int i = 0; !err && i < m->n_tensors; i++) scheme_of[i] = r->scheme, sens_of[i] = -1;
     if (!err && r->avg_bits > 0) err = plan_mixed(m, r, progress, ctx, scheme_of, sens_of, &achieved_bits);
     /* calibrated methods go block by block, each on the outputs of the blocks already quantized;
-     * RTN takes every weight in one pass (layer -1) */
-    for (int layer = calibrated ? 0 : -1; !err && layer < (calibrated ? m->llm.n_layers : 0); layer++) {
-        hess_acc acc = {.layer = layer};
+     * RTN takes every weight in one pass (layer -1). GPTQ goes further, input by input within a
+     * block ("true sequential"): o_proj's Hessian comes from attention computed with q/k/v
+     * already quantized, and so on. AWQ searches its four scalings on one pass of the block. */
+    int n_pass = gptq ? LLM_IN_COUNT : 1;
+    for (int step = calibrated ? 0 : -1; !err && step < (calibrated ? m->llm.n_layers * n_pass : 0); step++) {
+        int layer = calibrated ? step / n_pass : -1, pass = gptq ? step % n_pass : -1;
+        hess_acc acc = {.layer = layer, .only = pass};
         if (calibrated) err = collect_hessians(m, r, layer, &acc);
         if (!err && awq) {
             float a[4];
@@ -422,6 +429,7 @@ smelt_err *quantize_llm(smelt_model *m, const quant_recipe *r, quant_progress_fn
         for (int i = 0; !err && i < m->n_nodes; i++) {
             const smelt_node *nd = &m->nodes[i];
             if (!is_block_linear(nd) || (calibrated && layer_of(nd->name) != layer)) continue;
+            if (pass >= 0 && (int)input_kind(nd->name, gpt2) != pass) continue;
             const smelt_tensor *t = smelt_model_find(m, nd->inputs[1]);
             if (t->quant.kind != SMELT_QUANT_NONE) continue; /* shared by two nodes: done once */
             double *H = NULL;

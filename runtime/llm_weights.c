@@ -37,7 +37,7 @@ static smelt_err *f32_of(llm_engine *e, const char *node, const char *name, int6
     if (t->quant.kind != SMELT_QUANT_NONE)
         return SMELT_ERR(SMELT_E_UNSUPPORTED, "weight '%s' is quantized (%d-bit); this engine runs f32, f16 and bf16 weights", name, t->quant.bits);
     size_t n = (size_t)smelt_shape_numel(t->ndim, t->shape);
-    e->weight_bytes += t->nbytes;
+    e->weight_bytes += n * sizeof(float); /* what the forward reads: the f32 data or its widened copy */
     if (t->dtype == SMELT_DT_F32) {
         *out = t->data;
         return NULL;
@@ -177,11 +177,11 @@ smelt_err *llm_bind_weights(llm_engine *e)
         if (n->n_inputs < 2) return SMELT_ERR(SMELT_E_CORRUPT, "node 'embed_pos' (PositionEmbedding) has no table");
         SMELT_TRY(f32_of(e, "embed_pos", n->inputs[1], c->max_pos, c->hidden, &e->pos_emb));
     }
+    /* a token reads one row of the embedding tables, not the tables: they do not count (a tied
+     * head reads the whole table, and counts as the head below) */
+    e->weight_bytes = 0;
     for (int l = 0; l < c->n_layers; l++) SMELT_TRY(bind_layer(e, l, &e->layers[l]));
     SMELT_TRY(bind_norm(e, "final_norm", &e->final_norm));
-    /* a tied head is the embedding table itself: do not count its bytes twice */
-    size_t before = e->weight_bytes;
     SMELT_TRY(bind_linear(e, "lm_head", c->vocab_size, c->hidden, &e->head));
-    if (e->head.w && e->head.w == e->tok_emb) e->weight_bytes = before;
     return NULL;
 }

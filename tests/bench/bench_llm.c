@@ -167,15 +167,14 @@ int main(int argc, char **argv)
 
     open_model(argv[2], &m, &e);
     c = llm_engine_config(e);
-    /* bytes read a decode step: every weight, except an untied embedding table (one row is read) */
-    size_t wb = llm_engine_weight_bytes(e), emb = (size_t)c->vocab_size * c->hidden * sizeof(float);
-    size_t per_tok = c->tied_embeddings ? wb : wb - emb;
+    /* bytes read a decode step: every weight the forward reads (embedding rows excluded) */
+    size_t per_tok = llm_engine_weight_bytes(e);
     double rd, triad;
     bandwidth(runs, 1024, &rd, &triad);
     printf("memory bandwidth (best of %d, 1 GiB buffers, %d threads): read-only sum %.1f GB/s, STREAM triad %.1f GB/s\n", runs, smelt_thread_count(), rd,
            triad);
-    printf("%s: hidden %d, %d layers, heads %d (kv %d), ffn %d, f32; %.1f MB of weights read a token (llm_engine_weight_bytes %.1f MB)\n", argv[2],
-           c->hidden, c->n_layers, c->n_heads, c->n_kv_heads, c->ffn, per_tok / 1e6, wb / 1e6);
+    printf("%s: hidden %d, %d layers, heads %d (kv %d), ffn %d, f32; %.1f MB of weights read a token\n", argv[2], c->hidden, c->n_layers, c->n_heads,
+           c->n_kv_heads, c->ffn, per_tok / 1e6);
     double tps = bench_decode(e, "large synth", 1, 16, runs);
     double roof = rd * 1e9 / (double)per_tok;
     printf("roofline (read bandwidth / bytes a token): %.1f tok/s; engine / roofline: %.2f (goal >= 0.8)\n", roof, tps / roof);

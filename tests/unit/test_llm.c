@@ -119,6 +119,28 @@ static void artifact_reference_logits(void **state)
     remove(dir);
 }
 
+/* The bytes a decode step reads, from the configs by hand: every f32 projection, norm and the
+ * head; embedding rows do not count, except that a tied head reads the whole table. */
+static void weight_bytes_per_token(void **state)
+{
+    (void)state;
+    /* teacher: hidden 256, 6 layers, q 256, kv 128, ffn 768, vocab 4096, untied */
+    smelt_model *m = load_hf("models/llama-teacher");
+    llm_engine *e;
+    assert_null(llm_engine_new(m, &e));
+    size_t layer = 256 * 256 + 2 * 128 * 256 + 256 * 256 + 3 * 768 * 256 + 2 * 256;
+    assert_int_equal(llm_engine_weight_bytes(e), 4 * (6 * layer + 256 + 4096 * 256));
+    llm_engine_free(e);
+    smelt_model_free(m);
+    /* tiny-llama: hidden 128, 2 layers, q 128, kv 64, ffn 352, vocab 4096, tied */
+    m = load_hf("models/tiny-llama");
+    assert_null(llm_engine_new(m, &e));
+    layer = 128 * 128 + 2 * 64 * 128 + 128 * 128 + 3 * 352 * 128 + 2 * 128;
+    assert_int_equal(llm_engine_weight_bytes(e), 4 * (2 * layer + 128 + 4096 * 128));
+    llm_engine_free(e);
+    smelt_model_free(m);
+}
+
 /* Token-by-token decoding through the cache, several sequences of different lengths advancing in
  * one batch, against one full forward pass of each sequence. */
 static void kv_cache_matches_recompute(void **state)
@@ -216,6 +238,7 @@ int main(void)
         cmocka_unit_test(tiny_reference_logits),
         cmocka_unit_test(artifact_reference_logits),
         cmocka_unit_test(kv_cache_matches_recompute),
+        cmocka_unit_test(weight_bytes_per_token),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
