@@ -44,7 +44,7 @@ CMD(quant)
     double damp = 0.01, avg_bits = 0;
     long sens_windows = 16;
     cli_strs calib = {0};
-    bool asym = false, json = false, clip = false, act_order = false;
+    bool asym = false, json = false, clip = false, act_order = false, float_target = false;
     const cli_opt opts[] = {
         {"output", 'o', OPT_STR, &out, "OUT.smelt", "artifact to write (required)"},
         {"scheme", 0, OPT_STR, &scheme, "SCHEME", "w8 or w4 (required)"},
@@ -53,6 +53,7 @@ CMD(quant)
         {"method", 0, OPT_STR, &method, "M", "rtn (round to nearest; the default), gptq or awq"},
         {"clip", 0, OPT_FLAG, &clip, NULL, "rtn, gptq: search each group's range for the least error"},
         {"act-order", 0, OPT_FLAG, &act_order, NULL, "gptq: quantize columns by decreasing activation energy"},
+        {"float-target", 0, OPT_FLAG, &float_target, NULL, "gptq: fit the float model's outputs, not the quantized inputs' own"},
         {"calib", 0, OPT_STRS, &calib, "FILE[:TOKENS]", "gptq, awq: calibration text (repeatable)"},
         {"calib-tokens", 0, OPT_INT, &calib_tokens, "N", "gptq, awq: calibration tokens in all (default 32768)"},
         {"damp", 0, OPT_DOUBLE, &damp, "D", "gptq: Hessian dampening, a fraction of its mean diagonal (0.01)"},
@@ -68,7 +69,7 @@ CMD(quant)
         fprintf(stderr, "smelt quant: missing %s\nusage: %s\n", !out ? "-o OUT.smelt" : "--scheme", info.usage);
         return 2;
     }
-    quant_recipe r = {.scheme = {0, (int)group, asym}, .method = method, .clip = clip, .act_order = act_order, .calib_window = 256, .damp = damp,
+    quant_recipe r = {.scheme = {0, (int)group, asym}, .method = method, .clip = clip, .act_order = act_order, .float_target = float_target, .calib_window = 256, .damp = damp,
                       .avg_bits = avg_bits, .sens_windows = (int)sens_windows};
     int32_t *calib_ids = NULL;
     smelt_err *err = NULL;
@@ -85,7 +86,10 @@ CMD(quant)
     if (!err) err = smelt_load_model(pos[0], true, &m);
     if (!err && (avg_bits != 0 || sens_windows != 16) && !(avg_bits > 0 && sens_windows > 0))
         err = SMELT_ERR(SMELT_E_INVALID, "--avg-bits %g with --sens-windows %ld: expected positive values", avg_bits, sens_windows);
-    if (!err && (strcmp(method, "gptq") == 0 || strcmp(method, "awq") == 0 || avg_bits > 0)) {
+    bool needs_calib = strcmp(method, "gptq") == 0 || strcmp(method, "awq") == 0 || avg_bits > 0;
+    if (!err && calib.n > 0 && !needs_calib)
+        err = SMELT_ERR(SMELT_E_INVALID, "--calib is read by --method gptq or awq and by --avg-bits; rtn alone uses no calibration text");
+    if (!err && needs_calib) {
         smelt_tokenizer *tok = NULL;
         if (!m->tokenizer_json) err = SMELT_ERR(SMELT_E_INVALID, "%s: no tokenizer.json to read the calibration text with", pos[0]);
         if (!err) err = smelt_tokenizer_load(m->tokenizer_json, strlen(m->tokenizer_json), "tokenizer.json", &tok);

@@ -78,6 +78,8 @@ expect_exit 1 "$SMELT" quant models/tiny-llama -o "$TMP/bad.smelt" --scheme w4 -
 expect_err_contains "--avg-bits 4 is below what the scheme itself takes (5.000 bits per weight with scales)"
 expect_exit 1 "$SMELT" quant models/tiny-llama -o "$TMP/bad.smelt" --scheme w4 --group 32 --avg-bits 5.5
 expect_err_contains "--avg-bits needs calibration text"
+expect_exit 1 "$SMELT" quant models/tiny-llama -o "$TMP/bad.smelt" --scheme w4 --group 32 --calib data/prose.train.txt:1024
+expect_err_contains "rtn alone uses no calibration text"
 expect_exit 1 "$SMELT" quant models/tiny-llama -o "$TMP/bad.smelt" --scheme w8 --avg-bits 6 --calib data/prose.train.txt:1024
 expect_err_contains "use it with --scheme w4"
 expect_exit 0 "$SMELT" synth -o "$TMP/gpt2" --arch gpt2 --hidden 64 --layers 1 --heads 2 --vocab 4096 --context 512
