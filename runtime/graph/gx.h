@@ -16,6 +16,19 @@
 
 #define GX_MAXD SMELT_MAX_DIMS
 
+/* A constant weight stored as int8, symmetric, one f32 scale per channel along `axis` (the IR's
+ * quant fields): w[i] = scale[c(i)] * q[i]. Prepared at load from the model's tensor; only MatMul,
+ * Gemm and Conv read it in this form (as their weight input), every other reader gets it
+ * dequantized to f32 at load. */
+typedef struct {
+    int axis;
+    int64_t channels, inner; /* shape[axis]; elements after axis (a channel's run in memory) */
+    const int8_t *q;         /* in the tensor's own layout */
+    const float *scale;      /* [channels] */
+    int8_t *qt;              /* a [K, N] weight quantized along axis 1 transposed to [N][K] (owned by
+                                the graph, made at load) so qmatmul's row kernels can stream it */
+} gx_qweight;
+
 typedef struct {
     smelt_dtype dtype;
     int ndim;
@@ -23,6 +36,7 @@ typedef struct {
     int64_t numel;
     void *data;
     int buf; /* pool buffer index holding data, -1 for constants and caller inputs */
+    const gx_qweight *qw; /* non-NULL for an int8 per-channel weight (dtype i8): see gx_qweight */
 } gx_tensor;
 
 typedef struct gx_exec gx_exec;
@@ -78,6 +92,14 @@ void gx_exp_f32(const float *x, float *y, int64_t n);
 
 /* y[i] = x[i] + bias, then max(., 0) when relu (NaN gives 0, as Relu); vectorized. */
 void gx_bias_act_f32(float *y, const float *x, int64_t n, float bias, bool relu);
+
+/* ---- int8 weights (gx_quant.c) ---- */
+/* out[i] = scale[c(i)] * q[i] for the whole tensor, in its own layout (numel elements). */
+void gx_dequant(const gx_qweight *w, int64_t numel, float *out);
+/* Rows of x [T, K] that go through qmatmul's streaming kernels rather than dequantize + sgemm. */
+#define GX_QMAT_MAX_ROWS 8
+/* y[T, N] = x[T, K] · W^T with W as qmatmul rows [N][K] (rows: q or qt), threaded. False on OOM. */
+bool gx_qmat_rows(const gx_qweight *w, const int8_t *rows, int64_t N, int64_t K, const float *x, int64_t T, float *y);
 
 /* ---- errors ---- */
 /* "node 'name' (Op): <message>", kind SMELT_E_INVALID / SMELT_E_UNSUPPORTED. */

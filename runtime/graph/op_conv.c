@@ -148,7 +148,7 @@ static smelt_err *k_conv(gx_call *c)
 {
     const gx_tensor *x = c->in[0], *w = c->in[1], *b = c->n_in > 2 ? c->in[2] : NULL;
     if (!x || !w) return gx_fail(c, "expected X and W");
-    if (x->dtype != SMELT_DT_F32 || w->dtype != SMELT_DT_F32 || (b && b->dtype != SMELT_DT_F32)) return gx_dtype_unsup(c, x->dtype);
+    if (x->dtype != SMELT_DT_F32 || (w->dtype != SMELT_DT_F32 && !w->qw) || (b && b->dtype != SMELT_DT_F32)) return gx_dtype_unsup(c, x->dtype);
     if (w->ndim != x->ndim) return gx_fail(c, "W has %d dims, X has %d", w->ndim, x->ndim);
     int64_t group = gx_attr_i(c->node, "group", 1), N = x->shape[0], C = x->shape[1], M = w->shape[0];
     if (group < 1 || C % group || M % group || w->shape[1] != C / group) {
@@ -171,7 +171,16 @@ static smelt_err *k_conv(gx_call *c)
     int64_t npix_in = g.in[0] * g.in[1] * g.in[2];
     if (npix_out == 0 || N == 0) return NULL;
     if (K * npix_out > INT32_MAX || Mg > INT32_MAX) return gx_unsup(c, "convolution too large");
-    conv_job j = {&g, x->data, w->data, b ? b->data : NULL, o, NULL, N, C, M, group, Cg, Mg, K, npix_in, npix_out, 1, 1, 0, c->fuse == GX_FUSE_RELU};
+    const float *wf = w->data;
+    if (w->qw) {
+        /* int8 weight: dequantized once a call into scratch (M x K floats, small next to the
+         * columns), the products accumulate in f32 as for a float weight */
+        float *d = gx_scratch(c, (size_t)w->numel * sizeof *d);
+        if (!d) return SMELT_ERR(SMELT_E_NOMEM, "node '%s' (Conv): out of memory", gx_node_name(c->node));
+        gx_dequant(w->qw, w->numel, d);
+        wf = d;
+    }
+    conv_job j = {&g, x->data, wf, b ? b->data : NULL, o, NULL, N, C, M, group, Cg, Mg, K, npix_in, npix_out, 1, 1, 0, c->fuse == GX_FUSE_RELU};
     /* images per block: about 256 KiB of columns, for cache */
     j.nb = (int64_t)(GX_CONV_COL_BYTES / sizeof(float)) / (K * npix_out);
     if (j.nb < 1) j.nb = 1;
