@@ -16,6 +16,14 @@
 
 #define GX_MAXD SMELT_MAX_DIMS
 
+/* The kernels are plain loops over rows of unknown length: at -O2 GCC only vectorizes loops whose
+ * trip count needs no remainder ("very cheap" cost model), which leaves every elementwise, copy
+ * and reduction loop scalar. The dynamic cost model vectorizes them with a scalar tail; IEEE
+ * semantics are unchanged (no reassociation), so results are bit for bit the same. */
+#if defined(__GNUC__) && !defined(__clang__)
+#pragma GCC optimize("vect-cost-model=dynamic")
+#endif
+
 /* A constant weight stored as int8, symmetric, one f32 scale per channel along `axis` (the IR's
  * quant fields): w[i] = scale[c(i)] * q[i]. Prepared at load from the model's tensor; only MatMul,
  * Gemm and Conv read it in this form (as their weight input), every other reader gets it
@@ -90,6 +98,11 @@ void gx_parallel(int64_t n, int64_t cost_per_item, void (*fn)(void *ctx, int64_t
 /* y[i] = exp(x[i]) in f32 (vectorized; within a few ulp of expf). x and y may be the same. */
 void gx_exp_f32(const float *x, float *y, int64_t n);
 
+/* Softmax of one row of n values (max subtracted, f32 sums); x and y may be the same. */
+void gx_softmax_row_f32(const float *x, float *y, int64_t n);
+/* y[i] = 1 / (1 + exp(-x[i])) (from exp(-|x|), never overflowing); x and y may be the same. */
+void gx_sigmoid_f32(const float *x, float *y, int64_t n);
+
 /* y[i] = x[i] + bias, then max(., 0) when relu (NaN gives 0, as Relu); vectorized. */
 void gx_bias_act_f32(float *y, const float *x, int64_t n, float bias, bool relu);
 
@@ -145,5 +158,7 @@ smelt_err *gx_bcast_shape(gx_call *c, int nin, const gx_tensor *const *ins, int 
 void gx_bcast_init(gx_bcast *b, int nin, const gx_tensor *const *ins, int ndim, const int64_t *shape);
 /* Advances to the next row (after the caller processed the row at b->off[]). */
 void gx_bcast_next(gx_bcast *b);
+/* Moves to row `row` (0 <= row < rows), e.g. where a thread's share starts. */
+void gx_bcast_seek(gx_bcast *b, int64_t row);
 
 #endif
