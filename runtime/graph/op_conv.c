@@ -95,7 +95,9 @@ static void im2col(const float *x, int64_t C, const geom *g, float *col, int64_t
                             }
                             const float *src = x + ((ch * g->in[0] + id) * g->in[1] + ih) * g->in[2] + off;
                             for (int64_t ow = 0; ow < w0; ow++) row[ow] = 0.0f;
-                            if (g->s[2] == 1) memcpy(row + w0, src + w0, (size_t)(w1 - w0) * sizeof *row);
+                            /* rows are short (an image's width): a plain loop beats memcpy's call */
+                            if (g->s[2] == 1)
+                                for (int64_t ow = w0; ow < w1; ow++) row[ow] = src[ow];
                             else
                                 for (int64_t ow = w0; ow < w1; ow++) row[ow] = src[ow * g->s[2]];
                             for (int64_t ow = w1; ow < g->out[2]; ow++) row[ow] = 0.0f;
@@ -131,8 +133,20 @@ static void conv_part(void *ctx, int64_t pbegin, int64_t pend)
             int64_t nb = n1 - nb0 < j->nb ? n1 - nb0 : j->nb, ld = nb * j->npix_out;
             for (int64_t gi = 0; gi < j->group; gi++) {
                 for (int64_t i = 0; i < nb; i++) im2col(j->x + ((nb0 + i) * j->C + gi * j->Cg) * j->npix_in, j->Cg, j->g, col + i * j->npix_out, ld);
+                const float *w = j->w + gi * j->Mg * j->K;
+                if (j->parts > 1) {
+                    /* one image's product is its group's output planes already (NCHW): written in
+                     * place, bias and activation applied there, no scatter from a scratch copy */
+                    for (int64_t i = 0; i < nb; i++) {
+                        float *o = j->o + ((nb0 + i) * j->M + gi * j->Mg) * j->npix_out;
+                        gx_sgemm(false, false, j->Mg, j->npix_out, j->K, 1.0f, w, j->K, col + i * j->npix_out, ld, 0.0f, o, j->npix_out);
+                        for (int64_t m = 0; m < j->Mg; m++)
+                            gx_bias_act_f32(o + m * j->npix_out, o + m * j->npix_out, j->npix_out, j->b ? j->b[gi * j->Mg + m] : 0.0f, j->relu);
+                    }
+                    continue;
+                }
                 /* split over the pool itself when this is the only part (a nested call runs serially) */
-                gx_sgemm(false, false, j->Mg, ld, j->K, 1.0f, j->w + gi * j->Mg * j->K, j->K, col, ld, 0.0f, tmp, ld);
+                gx_sgemm(false, false, j->Mg, ld, j->K, 1.0f, w, j->K, col, ld, 0.0f, tmp, ld);
                 for (int64_t i = 0; i < nb; i++)
                     for (int64_t m = 0; m < j->Mg; m++) {
                         int64_t oc = gi * j->Mg + m;
