@@ -120,20 +120,59 @@ typedef struct {
     float *o, *scratch;
     int64_t N, C, M, group, Cg, Mg, K, npix_in, npix_out, nb, parts, scratch_per_part;
     bool relu;
+    /* stride-1 2-D convolutions go through a zero-padded copy of the image instead (see
+     * padded_cols): Hp x Wp padded planes, L columns an image */
+    bool padded;
+    int64_t Hp, Wp, L;
 } conv_job;
+
+/* Stride 1: output pixel (oh, ow) reads padded pixel (oh + kh*dh, ow + kw*dw). Computing the output
+ * on the padded width (Wp columns a row, the last Wp - OW of each row thrown away) makes every
+ * im2col row one contiguous run of the padded plane, L = (OH - 1) * Wp + OW values from offset
+ * kh*dh*Wp + kw*dw: K long copies instead of K * OH short ones with edge tests. */
+static void padded_cols(const conv_job *j, const float *x, float *pad, float *col, int64_t ld)
+{
+    const geom *g = j->g;
+    int64_t plane = j->Hp * j->Wp;
+    memset(pad, 0, (size_t)(j->Cg * plane) * sizeof *pad);
+    for (int64_t ch = 0; ch < j->Cg; ch++)
+        for (int64_t ih = 0; ih < g->in[1]; ih++)
+            memcpy(pad + ch * plane + (ih + g->pb[1]) * j->Wp + g->pb[2], x + (ch * g->in[1] + ih) * g->in[2], (size_t)g->in[2] * sizeof *pad);
+    for (int64_t ch = 0; ch < j->Cg; ch++)
+        for (int64_t kh = 0; kh < g->k[1]; kh++)
+            for (int64_t kw = 0; kw < g->k[2]; kw++)
+                memcpy(col + ((ch * g->k[1] + kh) * g->k[2] + kw) * ld, pad + ch * plane + kh * g->d[1] * j->Wp + kw * g->d[2], (size_t)j->L * sizeof *col);
+}
 
 static void conv_part(void *ctx, int64_t pbegin, int64_t pend)
 {
     const conv_job *j = ctx;
     for (int64_t p = pbegin; p < pend; p++) {
         int64_t n0 = j->N * p / j->parts, n1 = j->N * (p + 1) / j->parts;
+        int64_t L = j->padded ? j->L : j->npix_out;
         float *col = j->scratch + p * j->scratch_per_part;
-        float *tmp = col + j->K * j->nb * j->npix_out;
+        float *tmp = col + j->K * j->nb * L, *pad = tmp + j->Mg * j->nb * L;
         for (int64_t nb0 = n0; nb0 < n1; nb0 += j->nb) {
-            int64_t nb = n1 - nb0 < j->nb ? n1 - nb0 : j->nb, ld = nb * j->npix_out;
+            int64_t nb = n1 - nb0 < j->nb ? n1 - nb0 : j->nb, ld = nb * L;
             for (int64_t gi = 0; gi < j->group; gi++) {
-                for (int64_t i = 0; i < nb; i++) im2col(j->x + ((nb0 + i) * j->C + gi * j->Cg) * j->npix_in, j->Cg, j->g, col + i * j->npix_out, ld);
+                for (int64_t i = 0; i < nb; i++) {
+                    const float *xi = j->x + ((nb0 + i) * j->C + gi * j->Cg) * j->npix_in;
+                    if (j->padded) padded_cols(j, xi, pad, col + i * L, ld);
+                    else im2col(xi, j->Cg, j->g, col + i * j->npix_out, ld);
+                }
                 const float *w = j->w + gi * j->Mg * j->K;
+                if (j->padded) {
+                    gx_sgemm(false, false, j->Mg, ld, j->K, 1.0f, w, j->K, col, ld, 0.0f, tmp, ld);
+                    int64_t OH = j->g->out[1], OW = j->g->out[2];
+                    for (int64_t i = 0; i < nb; i++)
+                        for (int64_t m = 0; m < j->Mg; m++) {
+                            int64_t oc = gi * j->Mg + m;
+                            float *o = j->o + ((nb0 + i) * j->M + oc) * j->npix_out;
+                            const float *t = tmp + m * ld + i * L;
+                            for (int64_t oh = 0; oh < OH; oh++) gx_bias_act_f32(o + oh * OW, t + oh * j->Wp, OW, j->b ? j->b[oc] : 0.0f, j->relu);
+                        }
+                    continue;
+                }
                 if (j->parts > 1) {
                     /* one image's product is its group's output planes already (NCHW): written in
                      * place, bias and activation applied there, no scatter from a scratch copy */
@@ -194,15 +233,23 @@ static smelt_err *k_conv(gx_call *c)
         gx_dequant(w->qw, w->numel, d);
         wf = d;
     }
-    conv_job j = {&g, x->data, wf, b ? b->data : NULL, o, NULL, N, C, M, group, Cg, Mg, K, npix_in, npix_out, 1, 1, 0, c->fuse == GX_FUSE_RELU};
+    conv_job j = {&g, x->data, wf, b ? b->data : NULL, o, NULL, N, C, M, group, Cg, Mg, K, npix_in, npix_out, 1, 1, 0, c->fuse == GX_FUSE_RELU,
+                  false, 0, 0, 0};
+    if (g.k[0] == 1 && g.in[0] == 1 && g.s[1] == 1 && g.s[2] == 1) {
+        j.padded = true;
+        j.Hp = g.in[1] + g.pb[1] + g.pe[1];
+        j.Wp = g.in[2] + g.pb[2] + g.pe[2];
+        j.L = (g.out[1] - 1) * j.Wp + g.out[2];
+    }
+    int64_t L = j.padded ? j.L : npix_out;
     /* images per block: about 256 KiB of columns, for cache */
-    j.nb = (int64_t)(GX_CONV_COL_BYTES / sizeof(float)) / (K * npix_out);
+    j.nb = (int64_t)(GX_CONV_COL_BYTES / sizeof(float)) / (K * L);
     if (j.nb < 1) j.nb = 1;
     double flops = 2.0 * (double)(N * M) * (double)(K * npix_out);
     int64_t threads = smelt_thread_count();
     j.parts = flops >= 1.5e6 && N >= threads ? threads : 1;
     if (j.nb > (N + j.parts - 1) / j.parts) j.nb = (N + j.parts - 1) / j.parts;
-    j.scratch_per_part = (K + Mg) * j.nb * npix_out;
+    j.scratch_per_part = (K + Mg) * j.nb * L + (j.padded ? Cg * j.Hp * j.Wp : 0);
     j.scratch = gx_scratch(c, (size_t)(j.parts * j.scratch_per_part) * sizeof(float));
     if (!j.scratch) return SMELT_ERR(SMELT_E_NOMEM, "node '%s' (Conv): out of memory", gx_node_name(c->node));
     if (j.parts > 1) smelt_parallel_for(j.parts, 1, conv_part, &j);
