@@ -129,6 +129,16 @@ void gx_sgemm(bool ta, bool tb, int64_t M, int64_t N, int64_t K, float alpha, co
         for (int k = 0; k < W; k++) v[k] = k < m ? x[k] : fill;                                   \
         return v;                                                                                 \
     }                                                                                             \
+    /* exp for softmax (arguments <= 0): below -87 the result would be a denormal, which is both  \
+     * slow to compute (masked attention scores are all there) and below any f32 sum's last bit  \
+     * next to the row's maximum, which contributes 1: 0 instead */                               \
+    ATTR static inline VF NAME##_sexp(VF v)                                                       \
+    {                                                                                             \
+        const VF zero = {0};                                                                      \
+        VF lo = zero - 87.0f;                                                                     \
+        VF e = NAME##_v(NAME##_sel(v < lo, lo, v));                                               \
+        return NAME##_sel(v < lo, zero, e);                                                       \
+    }                                                                                             \
     ATTR static void NAME##_softmax(const float *x, float *y, int64_t n)                          \
     {                                                                                             \
         const VF zero = {0};                                                                      \
@@ -148,12 +158,12 @@ void gx_sgemm(bool ta, bool tb, int64_t M, int64_t N, int64_t K, float alpha, co
         for (i = 0; i + W <= n; i += W) {                                                         \
             VF v;                                                                                 \
             memcpy(&v, x + i, sizeof v);                                                          \
-            v = NAME##_v(v - mx);                                                                 \
+            v = NAME##_sexp(v - mx);                                                              \
             s += v;                                                                               \
             memcpy(y + i, &v, sizeof v);                                                          \
         }                                                                                         \
         if (i < n) {                                                                              \
-            VF v = NAME##_v(NAME##_part(x + i, n - i, -INFINITY) - mx);                           \
+            VF v = NAME##_sexp(NAME##_part(x + i, n - i, -INFINITY) - mx);                        \
             for (int k = (int)(n - i); k < W; k++) v[k] = 0;                                      \
             s += v;                                                                               \
             memcpy(y + i, &v, (size_t)(n - i) * sizeof *y);                                       \
