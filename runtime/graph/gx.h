@@ -89,8 +89,8 @@ smelt_err *gx_alias(gx_call *c, int i, int j, int ndim, const int64_t *shape);
 void *gx_scratch(gx_call *c, size_t bytes);
 
 /* ---- parallel helpers ---- */
-/* C = alpha op(A) op(B) + beta C (f32, row-major), split over smelt's thread pool by rows of C
- * (or by columns when C has few rows); small products run on the calling thread. */
+/* C = alpha op(A) op(B) + beta C (f32, row-major), split over smelt's thread pool by rows of C,
+ * or by columns when C has more columns than rows; small products run on the calling thread. */
 void gx_sgemm(bool ta, bool tb, int64_t M, int64_t N, int64_t K, float alpha, const float *A, int64_t lda, const float *B, int64_t ldb, float beta,
               float *C, int64_t ldc);
 /* fn over [0, n) on the thread pool when n * cost_per_item is large enough to pay for the wake-up. */

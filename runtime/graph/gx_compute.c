@@ -66,8 +66,11 @@ void gx_sgemm(bool ta, bool tb, int64_t M, int64_t N, int64_t K, float alpha, co
     sgemm_job j = {ta, tb, true, M, N, K, lda, ldb, ldc, 1, alpha, beta, A, B, C};
     double flops = 2.0 * (double)M * (double)N * (double)K;
     if (th >= 2 && flops >= 1.5e6) {
-        if (M >= 16 * (int64_t)th) j.parts = th;
-        else if (N >= 64 * (int64_t)th) j.parts = th, j.by_rows = false;
+        /* each part packs its share of one operand and all of the other: split the larger one
+         * (a [256, 128] x [128, 4096] head: by columns, so no thread packs all of B) */
+        bool rows = M >= 16 * (int64_t)th, cols = N >= 64 * (int64_t)th;
+        if (cols && (!rows || N > M)) j.parts = th, j.by_rows = false;
+        else if (rows) j.parts = th;
     }
     if (j.parts > 1) smelt_parallel_for(j.parts, 1, sgemm_part, &j);
     else sgemm_part(&j, 0, 1);
