@@ -1,6 +1,8 @@
 /* Int8 ONNX graphs (quant/quantize_graph.c + the executor's int8 weights): the RTN rule on each
  * channel, MatMul / Gemm / Conv with int8 weights against the same graph run in f32 on the
  * dequantized weights (both the few-row qmatmul path and the dequantize + sgemm path, odd shapes),
+ * int8 Conv against a naive convolution through each of the Conv kernel's paths (direct rows for
+ * few input channels, padded columns + sgemm, strided im2col, groups, dilation, images shared out),
  * an int8 weight read by another op, the errors for what is not supported, and fashion-cnn
  * quantized, written as an artifact, read back and run on the 10,000 Fashion-MNIST test images:
  * accuracy within 0.3 points of reference.json's, and a quarter of the weight bytes. */
@@ -181,6 +183,99 @@ static void kernels_match_float(void **state)
         smelt_model_free(mq);
         smelt_model_free(mf);
         free(w), free(x), free(deq);
+    }
+}
+
+/* ---- int8 Conv against a naive convolution (every path of the Conv kernel) ---- */
+
+typedef struct {
+    int64_t x[4], w[4];
+    int64_t pads[4], strides[2], dil[2], group;
+} conv_case;
+
+static void set_ints(smelt_node *nd, const char *name, int n, const int64_t *v)
+{
+    smelt_attr *a = smelt_node_add_attr(nd, name, SMELT_ATTR_INTS);
+    assert_non_null(a);
+    a->n = (size_t)n;
+    a->ints = calloc((size_t)n, sizeof *a->ints);
+    memcpy(a->ints, v, (size_t)n * sizeof *v);
+}
+
+/* y[n][m][oh][ow] = b[m] + sum w[m][c][kh][kw] x[n][g*Cg + c][oh*s - p + kh*d][ow*s - p + kw*d], in double */
+static void naive_conv(const conv_case *k, const float *x, const float *w, const float *b, double *y, int64_t OH, int64_t OW)
+{
+    int64_t N = k->x[0], C = k->x[1], H = k->x[2], W = k->x[3], M = k->w[0], Cg = k->w[1], KH = k->w[2], KW = k->w[3], Mg = M / k->group;
+    for (int64_t n = 0; n < N; n++)
+        for (int64_t m = 0; m < M; m++)
+            for (int64_t oh = 0; oh < OH; oh++)
+                for (int64_t ow = 0; ow < OW; ow++) {
+                    double acc = b[m];
+                    for (int64_t c = 0; c < Cg; c++)
+                        for (int64_t kh = 0; kh < KH; kh++)
+                            for (int64_t kw = 0; kw < KW; kw++) {
+                                int64_t ih = oh * k->strides[0] - k->pads[0] + kh * k->dil[0], iw = ow * k->strides[1] - k->pads[1] + kw * k->dil[1];
+                                if (ih < 0 || ih >= H || iw < 0 || iw >= W) continue;
+                                acc += (double)w[((m * Cg + c) * KH + kh) * KW + kw] * x[((n * C + (m / Mg) * Cg + c) * H + ih) * W + iw];
+                            }
+                    y[((n * M + m) * OH + oh) * OW + ow] = acc;
+                }
+}
+
+static void conv_paths(void **state)
+{
+    (void)state;
+    const conv_case cases[] = {
+        {{2, 1, 11, 9}, {8, 1, 3, 3}, {1, 1, 1, 1}, {1, 1}, {1, 1}, 1},      /* K 9, 8 channels: direct rows */
+        {{3, 3, 10, 7}, {12, 3, 3, 3}, {1, 2, 0, 1}, {1, 1}, {2, 1}, 1},     /* K 27, dilated, asymmetric pads */
+        {{2, 6, 9, 9}, {8, 3, 3, 3}, {1, 1, 1, 1}, {1, 1}, {1, 1}, 2},       /* groups, 4 channels a group */
+        {{2, 5, 8, 8}, {6, 5, 3, 3}, {1, 1, 1, 1}, {1, 1}, {1, 1}, 1},       /* K 45: padded columns + sgemm */
+        {{2, 4, 9, 8}, {6, 4, 3, 3}, {1, 1, 1, 1}, {2, 2}, {1, 1}, 1},       /* stride 2: im2col */
+        {{4, 16, 20, 20}, {16, 16, 3, 3}, {1, 1, 1, 1}, {1, 1}, {1, 1}, 1},  /* large enough to share images out */
+        {{4, 16, 20, 20}, {16, 16, 3, 3}, {1, 1, 1, 1}, {2, 2}, {1, 1}, 1},
+        {{4, 2, 24, 24}, {16, 2, 5, 5}, {2, 2, 2, 2}, {1, 1}, {1, 1}, 1},    /* direct rows, shared out */
+    };
+    for (size_t ci = 0; ci < sizeof cases / sizeof cases[0]; ci++) {
+        const conv_case *k = &cases[ci];
+        int64_t nx = smelt_shape_numel(4, k->x), nw = smelt_shape_numel(4, k->w), M = k->w[0];
+        float *x = malloc((size_t)nx * sizeof *x), *w = malloc((size_t)nw * sizeof *w), *b = malloc((size_t)M * sizeof *b);
+        for (int64_t i = 0; i < nx; i++) x[i] = frand();
+        for (int64_t i = 0; i < nw; i++) w[i] = frand();
+        for (int64_t i = 0; i < M; i++) b[i] = frand();
+        smelt_model *m = smelt_model_new(SMELT_KIND_GRAPH, "onnx");
+        add_io(&m->inputs, &m->n_inputs, "x");
+        add_io(&m->outputs, &m->n_outputs, "y");
+        float *wd = smelt_model_alloc(m, (size_t)nw * sizeof *wd), *bd = smelt_model_alloc(m, (size_t)M * sizeof *bd);
+        memcpy(wd, w, (size_t)nw * sizeof *wd);
+        memcpy(bd, b, (size_t)M * sizeof *bd);
+        ok(smelt_model_add_tensor(m, "w", SMELT_DT_F32, 4, k->w, wd, NULL));
+        ok(smelt_model_add_tensor(m, "b", SMELT_DT_F32, 1, &M, bd, NULL));
+        const char *in[3] = {"x", "w", "b"}, *out[1] = {"y"};
+        smelt_node *nd = smelt_model_add_node(m, "Conv", "", "conv", 3, in, 1, out);
+        set_ints(nd, "pads", 4, k->pads);
+        set_ints(nd, "strides", 2, k->strides);
+        set_ints(nd, "dilations", 2, k->dil);
+        assert_true(smelt_node_set_int(nd, "group", k->group));
+        quant_report *rep = NULL;
+        int n_rep = 0;
+        ok(quantize_graph(m, &W8, NULL, NULL, &rep, &n_rep));
+        quant_report_free(rep, n_rep);
+        const smelt_tensor *qt = smelt_model_find(m, "w"), *st = smelt_model_find(m, "w.scale");
+        for (int64_t i = 0; i < nw; i++) w[i] = ((const float *)st->data)[i / (nw / M)] * ((const int8_t *)qt->data)[i];
+        smelt_tensor *y = run1(m, x, 4, k->x);
+        int64_t OH = (k->x[2] + k->pads[0] + k->pads[2] - ((k->w[2] - 1) * k->dil[0] + 1)) / k->strides[0] + 1;
+        int64_t OW = (k->x[3] + k->pads[1] + k->pads[3] - ((k->w[3] - 1) * k->dil[1] + 1)) / k->strides[1] + 1;
+        assert_int_equal(y[0].shape[2], OH);
+        assert_int_equal(y[0].shape[3], OW);
+        int64_t ny = k->x[0] * M * OH * OW;
+        double *ref = malloc((size_t)ny * sizeof *ref);
+        naive_conv(k, x, w, b, ref, OH, OW);
+        const float *yd = y[0].data;
+        for (int64_t i = 0; i < ny; i++)
+            if (fabs(yd[i] - ref[i]) > 1e-4 * (1 + fabs(ref[i]))) fail_msg("conv case %zu: y[%lld] = %g, naive %g", ci, (long long)i, yd[i], ref[i]);
+        smelt_graph_outputs_free(y, 1);
+        smelt_model_free(m);
+        free(x), free(w), free(b), free(ref);
     }
 }
 
@@ -379,6 +474,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(kernels_match_float),
+        cmocka_unit_test(conv_paths),
         cmocka_unit_test(other_reader_gets_f32),
         cmocka_unit_test(unsupported),
         cmocka_unit_test(fashion_cnn_int8),
