@@ -6,6 +6,7 @@
 #include "formats/artifact.h"
 #include "formats/load.h"
 #include "quant/calib.h"
+#include "quant/quantize_graph.h"
 #include "quant/quantize_model.h"
 #include "tools/cli.h"
 
@@ -78,12 +79,13 @@ CMD(quant)
     else err = SMELT_ERR(SMELT_E_INVALID, "unknown scheme '%s' (supported: w8, w4)", scheme);
     smelt_source_kind kind;
     if (!err) err = smelt_source_kind_of(pos[0], &kind);
-    if (!err && !(kind == SMELT_SRC_HF_DIR || kind == SMELT_SRC_ARTIFACT))
-        err = SMELT_ERR(SMELT_E_INVALID, "%s: quant takes a Hugging Face folder or a .smelt artifact", pos[0]);
+    if (!err && !(kind == SMELT_SRC_HF_DIR || kind == SMELT_SRC_ARTIFACT || kind == SMELT_SRC_ONNX))
+        err = SMELT_ERR(SMELT_E_INVALID, "%s: quant takes a Hugging Face folder, an .onnx graph or a .smelt artifact", pos[0]);
     smelt_model *m = NULL;
     quant_report *rep = NULL;
     int n_rep = 0;
     if (!err) err = smelt_load_model(pos[0], true, &m);
+    if (!err && kind == SMELT_SRC_ONNX) err = quantize_graph_adopt_tokenizer(m, pos[0]); /* ONNX graphs: w8 of MatMul/Gemm/Conv weights */
     if (!err && (avg_bits != 0 || sens_windows != 16) && !(avg_bits > 0 && sens_windows > 0))
         err = SMELT_ERR(SMELT_E_INVALID, "--avg-bits %g with --sens-windows %ld: expected positive values", avg_bits, sens_windows);
     bool needs_calib = strcmp(method, "gptq") == 0 || strcmp(method, "awq") == 0 || avg_bits > 0;
@@ -103,7 +105,8 @@ CMD(quant)
     if (!err) {
         smelt_progress p;
         smelt_progress_begin(&p, "quantizing", 0);
-        err = smelt_err_wrap(quantize_llm(m, &r, show_progress, &p, &rep, &n_rep), "%s", pos[0]);
+        err = smelt_err_wrap(m->kind == SMELT_KIND_GRAPH ? quantize_graph(m, &r, show_progress, &p, &rep, &n_rep)
+                                                         : quantize_llm(m, &r, show_progress, &p, &rep, &n_rep), "%s", pos[0]);
         smelt_progress_end(&p);
     }
     if (!err) {

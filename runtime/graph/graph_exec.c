@@ -61,6 +61,8 @@ struct smelt_graph {
     int max_io;
     void **folded; /* buffers of values computed at load time (constant folding), owned */
     int n_folded;
+    gx_qweight *qws; /* int8 weights, one per quantized tensor of the model (slots point here) */
+    int n_qws;
 };
 
 /* ---- the buffer pool ---- */
@@ -134,6 +136,7 @@ smelt_err *gx_out(gx_call *c, int i, smelt_dtype dt, int ndim, const int64_t *sh
     if (ndim) memcpy(t->shape, shape, (size_t)ndim * sizeof *shape);
     t->numel = n;
     t->buf = b;
+    t->qw = NULL;
     t->data = c->x->bufs[b].p;
     if (data) *data = t->data;
     return NULL;
@@ -168,6 +171,7 @@ smelt_err *gx_alias(gx_call *c, int i, int j, int ndim, const int64_t *shape)
     t->numel = n;
     t->data = src->data;
     t->buf = src->buf;
+    t->qw = NULL;
     if (t->buf >= 0) c->x->bufs[t->buf].refs++;
     return NULL;
 }
@@ -183,6 +187,7 @@ static smelt_err *run_step(smelt_graph *g, const gx_step *st)
         c.out[k] = &g->slots[st->out[k]].t;
         c.out[k]->ndim = -1;
         c.out[k]->buf = -1;
+        c.out[k]->qw = NULL;
     }
     smelt_err *err = st->op->run(&c);
     scratch_release(&g->x);
@@ -217,6 +222,7 @@ static void set_const(gx_slot *s, const smelt_tensor *t)
     s->t.numel = smelt_shape_numel(t->ndim, t->shape);
     s->t.data = t->data;
     s->t.buf = -1;
+    s->t.qw = NULL;
 }
 
 static bool is_default_domain(const char *d) { return !d || !*d || strcmp(d, "ai.onnx") == 0; }
@@ -238,6 +244,94 @@ static void step_free(gx_step *st)
 static bool is_random_op(const char *op)
 {
     return strncmp(op, "Random", 6) == 0 || strcmp(op, "Bernoulli") == 0 || strcmp(op, "Multinomial") == 0 || strcmp(op, "Dropout") == 0;
+}
+
+/* Keeps p (malloc'd) until the graph is freed. */
+static bool keep_buffer(smelt_graph *g, void *p)
+{
+    void **nf = realloc(g->folded, ((size_t)g->n_folded + 1) * sizeof *nf);
+    if (!nf) return false;
+    g->folded = nf;
+    g->folded[g->n_folded++] = p;
+    return true;
+}
+
+/* ---- int8 weights ---- */
+
+/* Checks a quantized tensor is a form the kernels run (int8, per channel, symmetric, f32 scales)
+ * and describes it in qw. */
+static smelt_err *qweight_init(const smelt_model *m, const smelt_tensor *t, gx_qweight *qw)
+{
+    const smelt_quant *q = &t->quant;
+    if (q->kind != SMELT_QUANT_PER_CHANNEL || q->bits != 8 || !q->symmetric || t->dtype != SMELT_DT_I8)
+        return SMELT_ERR(SMELT_E_UNSUPPORTED, "tensor '%s': the graph executor runs int8 symmetric per-channel weights; this one is %d-bit %s%s", t->name,
+                         q->bits, q->kind == SMELT_QUANT_GROUP ? "group-wise" : "per-channel", q->symmetric ? "" : " asymmetric");
+    if (q->axis < 0 || q->axis >= t->ndim) return SMELT_ERR(SMELT_E_CORRUPT, "tensor '%s': quant axis %d out of range", t->name, q->axis);
+    const smelt_tensor *sc = q->scale ? smelt_model_find(m, q->scale) : NULL;
+    if (!sc || sc->dtype != SMELT_DT_F32 || smelt_shape_numel(sc->ndim, sc->shape) != t->shape[q->axis])
+        return SMELT_ERR(SMELT_E_CORRUPT, "tensor '%s': scale tensor '%s' must be f32 with %lld values (one per channel)", t->name, q->scale ? q->scale : "",
+                         (long long)t->shape[q->axis]);
+    qw->axis = q->axis;
+    qw->channels = t->shape[q->axis];
+    qw->inner = smelt_shape_numel(t->ndim - q->axis - 1, t->shape + q->axis + 1);
+    qw->q = t->data;
+    qw->scale = sc->data;
+    qw->qt = NULL;
+    return NULL;
+}
+
+/* Whether step input k may read the int8 weight t as such: the weight of a MatMul ([K, N] by
+ * channel N), a Gemm ([N, K] with transB, else [K, N]) or a Conv ([M, C/g, k...] by channel M). */
+static bool qweight_reader_ok(const smelt_node *nd, int k, const gx_tensor *t)
+{
+    if (k != 1 || !is_default_domain(nd->domain)) return false;
+    if (strcmp(nd->op, "MatMul") == 0) return t->ndim == 2 && t->qw->axis == 1;
+    if (strcmp(nd->op, "Gemm") == 0) return t->ndim == 2 && t->qw->axis == (gx_attr_i(nd, "transB", 0) ? 0 : 1);
+    if (strcmp(nd->op, "Conv") == 0) return t->ndim >= 3 && t->qw->axis == 0;
+    return false;
+}
+
+/* Each int8 weight either stays int8 (every reader runs it through an int8 kernel; a MatMul weight
+ * also gets its transposed rows for qmatmul) or, read by anything else, becomes an f32 constant
+ * here, once. */
+static smelt_err *place_qweights(smelt_graph *g)
+{
+    for (int i = 0; i < g->n_slots; i++) {
+        gx_slot *sl = &g->slots[i];
+        if (sl->kind != SLOT_CONST || !sl->t.qw) continue;
+        bool ok = true, matmul = false;
+        for (int s = 0; s < g->n_steps && ok; s++)
+            for (int k = 0; k < g->steps[s].node->n_inputs && ok; k++) {
+                if (g->steps[s].in[k] != i) continue;
+                ok = qweight_reader_ok(g->steps[s].node, k, &sl->t);
+                matmul |= strcmp(g->steps[s].node->op, "MatMul") == 0;
+            }
+        for (int o = 0; o < g->m->n_outputs; o++) ok &= g->output_slot[o] != i;
+        gx_qweight *qw = (gx_qweight *)sl->t.qw;
+        if (!ok) {
+            float *f = malloc((size_t)(sl->t.numel ? sl->t.numel : 1) * sizeof *f);
+            if (!f || !keep_buffer(g, f)) {
+                free(f);
+                return SMELT_ERR(SMELT_E_NOMEM, "graph: out of memory");
+            }
+            gx_dequant(qw, sl->t.numel, f);
+            sl->t.dtype = SMELT_DT_F32;
+            sl->t.data = f;
+            sl->t.qw = NULL;
+        } else if (matmul && sl->t.numel > 0) {
+            int64_t K = sl->t.shape[0], N = sl->t.shape[1];
+            if (K > INT32_MAX || N > INT32_MAX) continue;
+            int8_t *qt = malloc((size_t)sl->t.numel);
+            if (!qt || !keep_buffer(g, qt)) {
+                free(qt);
+                return SMELT_ERR(SMELT_E_NOMEM, "graph: out of memory");
+            }
+            for (int64_t k = 0; k < K; k++)
+                for (int64_t n = 0; n < N; n++) qt[n * K + k] = qw->q[k * N + n];
+            qw->qt = qt;
+        }
+    }
+    return NULL;
 }
 
 /* Constant folding: a step whose inputs are all constants (initializers, Constant nodes, values
@@ -428,6 +522,7 @@ static smelt_err *plan(smelt_graph *g, const smelt_model *m)
     g->in_scratch = calloc((size_t)g->max_io + 1, sizeof *g->in_scratch);
     g->out_scratch = calloc((size_t)g->max_io + 1, sizeof *g->out_scratch);
     if (!g->in_scratch || !g->out_scratch) return SMELT_ERR(SMELT_E_NOMEM, "graph: out of memory");
+    SMELT_TRY(place_qweights(g));
     SMELT_TRY(fold_constants(g));
     SMELT_TRY(fuse_activations(g));
     for (int s = 0; s < g->n_steps; s++)
@@ -472,10 +567,16 @@ static smelt_err *load(smelt_graph *g, const smelt_model *m)
     g->output_slot = calloc((size_t)m->n_outputs + 1, sizeof(int));
     if (!g->slots || !g->input_slot || !g->output_slot) return SMELT_ERR(SMELT_E_NOMEM, "graph: out of memory");
 
+    g->qws = calloc((size_t)m->n_tensors + 1, sizeof *g->qws);
+    if (!g->qws) return SMELT_ERR(SMELT_E_NOMEM, "graph: out of memory");
     for (int i = 0; i < m->n_tensors; i++) {
         int s = slot_add(g, m->tensors[i].name, SLOT_CONST);
         if (s < 0) return SMELT_ERR(SMELT_E_NOMEM, "graph: out of memory");
         set_const(&g->slots[s], &m->tensors[i]);
+        if (m->tensors[i].quant.kind != SMELT_QUANT_NONE) {
+            SMELT_TRY(qweight_init(m, &m->tensors[i], &g->qws[g->n_qws]));
+            g->slots[s].t.qw = &g->qws[g->n_qws++];
+        }
     }
     for (int i = 0; i < m->n_inputs; i++) {
         if (slot_find(g, m->inputs[i].name) >= 0) {
@@ -537,6 +638,7 @@ void smelt_graph_free(smelt_graph *g)
     free(g->steps);
     for (int i = 0; i < g->n_folded; i++) free(g->folded[i]);
     free(g->folded);
+    free(g->qws);
     for (int i = 0; i < g->x.n_bufs; i++) free(g->x.bufs[i].p);
     free(g->x.bufs);
     free(g->slots);

@@ -17,6 +17,13 @@
  *   node 'up' (Resize): attribute 'mode'='cubic' not supported
  * Inconsistent shapes give an SMELT_E_INVALID error naming the node and the shapes.
  *
+ * Quantized weights (quant/quantize_graph.h): an int8, symmetric, per-channel initializer read as
+ * the weight of MatMul, Gemm or Conv runs through int8 kernels: a few rows of activations stream
+ * the int8 bytes through runtime/cpu/qmatmul's kernels (AVX-512 / AVX2 / scalar, chosen at run
+ * time), more rows dequantize the weight into scratch once a call for an f32 sgemm. Read by any
+ * other op, it is dequantized to f32 once at load. Other quantized forms (4-bit, zero points)
+ * are refused at load with an SMELT_E_UNSUPPORTED error naming the tensor.
+ *
  * Threading: a smelt_graph is not safe to run from two threads at once (the pool is shared);
  * load one graph per thread instead (weights are shared through the model, never copied). Large
  * kernels (MatMul, Gemm, Conv, pooling, Softmax) split their work over smelt's thread pool;

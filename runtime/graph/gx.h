@@ -16,6 +16,27 @@
 
 #define GX_MAXD SMELT_MAX_DIMS
 
+/* The kernels are plain loops over rows of unknown length: at -O2 GCC only vectorizes loops whose
+ * trip count needs no remainder ("very cheap" cost model), which leaves every elementwise, copy
+ * and reduction loop scalar. The dynamic cost model vectorizes them with a scalar tail; IEEE
+ * semantics are unchanged (no reassociation), so results are bit for bit the same. */
+#if defined(__GNUC__) && !defined(__clang__)
+#pragma GCC optimize("vect-cost-model=dynamic")
+#endif
+
+/* A constant weight stored as int8, symmetric, one f32 scale per channel along `axis` (the IR's
+ * quant fields): w[i] = scale[c(i)] * q[i]. Prepared at load from the model's tensor; only MatMul,
+ * Gemm and Conv read it in this form (as their weight input), every other reader gets it
+ * dequantized to f32 at load. */
+typedef struct {
+    int axis;
+    int64_t channels, inner; /* shape[axis]; elements after axis (a channel's run in memory) */
+    const int8_t *q;         /* in the tensor's own layout */
+    const float *scale;      /* [channels] */
+    int8_t *qt;              /* a [K, N] weight quantized along axis 1 transposed to [N][K] (owned by
+                                the graph, made at load) so qmatmul's row kernels can stream it */
+} gx_qweight;
+
 typedef struct {
     smelt_dtype dtype;
     int ndim;
@@ -23,6 +44,7 @@ typedef struct {
     int64_t numel;
     void *data;
     int buf; /* pool buffer index holding data, -1 for constants and caller inputs */
+    const gx_qweight *qw; /* non-NULL for an int8 per-channel weight (dtype i8): see gx_qweight */
 } gx_tensor;
 
 typedef struct gx_exec gx_exec;
@@ -67,8 +89,8 @@ smelt_err *gx_alias(gx_call *c, int i, int j, int ndim, const int64_t *shape);
 void *gx_scratch(gx_call *c, size_t bytes);
 
 /* ---- parallel helpers ---- */
-/* C = alpha op(A) op(B) + beta C (f32, row-major), split over smelt's thread pool by rows of C
- * (or by columns when C has few rows); small products run on the calling thread. */
+/* C = alpha op(A) op(B) + beta C (f32, row-major), split over smelt's thread pool by rows of C,
+ * or by columns when C has more columns than rows; small products run on the calling thread. */
 void gx_sgemm(bool ta, bool tb, int64_t M, int64_t N, int64_t K, float alpha, const float *A, int64_t lda, const float *B, int64_t ldb, float beta,
               float *C, int64_t ldc);
 /* fn over [0, n) on the thread pool when n * cost_per_item is large enough to pay for the wake-up. */
@@ -76,8 +98,21 @@ void gx_parallel(int64_t n, int64_t cost_per_item, void (*fn)(void *ctx, int64_t
 /* y[i] = exp(x[i]) in f32 (vectorized; within a few ulp of expf). x and y may be the same. */
 void gx_exp_f32(const float *x, float *y, int64_t n);
 
+/* Softmax of one row of n values (max subtracted, f32 sums); x and y may be the same. */
+void gx_softmax_row_f32(const float *x, float *y, int64_t n);
+/* y[i] = 1 / (1 + exp(-x[i])) (from exp(-|x|), never overflowing); x and y may be the same. */
+void gx_sigmoid_f32(const float *x, float *y, int64_t n);
+
 /* y[i] = x[i] + bias, then max(., 0) when relu (NaN gives 0, as Relu); vectorized. */
 void gx_bias_act_f32(float *y, const float *x, int64_t n, float bias, bool relu);
+
+/* ---- int8 weights (gx_quant.c) ---- */
+/* out[i] = scale[c(i)] * q[i] for the whole tensor, in its own layout (numel elements). */
+void gx_dequant(const gx_qweight *w, int64_t numel, float *out);
+/* Rows of x [T, K] that go through qmatmul's streaming kernels rather than dequantize + sgemm. */
+#define GX_QMAT_MAX_ROWS 8
+/* y[T, N] = x[T, K] · W^T with W as qmatmul rows [N][K] (rows: q or qt), threaded. False on OOM. */
+bool gx_qmat_rows(const gx_qweight *w, const int8_t *rows, int64_t N, int64_t K, const float *x, int64_t T, float *y);
 
 /* ---- errors ---- */
 /* "node 'name' (Op): <message>", kind SMELT_E_INVALID / SMELT_E_UNSUPPORTED. */
@@ -123,5 +158,7 @@ smelt_err *gx_bcast_shape(gx_call *c, int nin, const gx_tensor *const *ins, int 
 void gx_bcast_init(gx_bcast *b, int nin, const gx_tensor *const *ins, int ndim, const int64_t *shape);
 /* Advances to the next row (after the caller processed the row at b->off[]). */
 void gx_bcast_next(gx_bcast *b);
+/* Moves to row `row` (0 <= row < rows), e.g. where a thread's share starts. */
+void gx_bcast_seek(gx_bcast *b, int64_t row);
 
 #endif

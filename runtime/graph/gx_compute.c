@@ -66,8 +66,11 @@ void gx_sgemm(bool ta, bool tb, int64_t M, int64_t N, int64_t K, float alpha, co
     sgemm_job j = {ta, tb, true, M, N, K, lda, ldb, ldc, 1, alpha, beta, A, B, C};
     double flops = 2.0 * (double)M * (double)N * (double)K;
     if (th >= 2 && flops >= 1.5e6) {
-        if (M >= 16 * (int64_t)th) j.parts = th;
-        else if (N >= 64 * (int64_t)th) j.parts = th, j.by_rows = false;
+        /* each part packs its share of one operand and all of the other: split the larger one
+         * (a [256, 128] x [128, 4096] head: by columns, so no thread packs all of B) */
+        bool rows = M >= 16 * (int64_t)th, cols = N >= 64 * (int64_t)th;
+        if (cols && (!rows || N > M)) j.parts = th, j.by_rows = false;
+        else if (rows) j.parts = th;
     }
     if (j.parts > 1) smelt_parallel_for(j.parts, 1, sgemm_part, &j);
     else sgemm_part(&j, 0, 1);
@@ -121,6 +124,85 @@ void gx_sgemm(bool ta, bool tb, int64_t M, int64_t N, int64_t K, float alpha, co
             v = NAME##_v(v);                                                                      \
             memcpy(y + i, &v, (size_t)(n - i) * sizeof *y);                                       \
         }                                                                                         \
+    }                                                                                             \
+    /* a vector of n - i < W values from x + i, the rest `fill` */                                \
+    ATTR static inline VF NAME##_part(const float *x, int64_t m, float fill)                     \
+    {                                                                                             \
+        VF v;                                                                                     \
+        for (int k = 0; k < W; k++) v[k] = k < m ? x[k] : fill;                                   \
+        return v;                                                                                 \
+    }                                                                                             \
+    /* exp for softmax (arguments <= 0): below -87 the result would be a denormal, which is both  \
+     * slow to compute (masked attention scores are all there) and below any f32 sum's last bit  \
+     * next to the row's maximum, which contributes 1: 0 instead */                               \
+    ATTR static inline VF NAME##_sexp(VF v)                                                       \
+    {                                                                                             \
+        const VF zero = {0};                                                                      \
+        VF lo = zero - 87.0f;                                                                     \
+        VF e = NAME##_v(NAME##_sel(v < lo, lo, v));                                               \
+        return NAME##_sel(v < lo, zero, e);                                                       \
+    }                                                                                             \
+    ATTR static void NAME##_softmax(const float *x, float *y, int64_t n)                          \
+    {                                                                                             \
+        const VF zero = {0};                                                                      \
+        VF m = zero - INFINITY, s = zero;                                                         \
+        int64_t i = 0;                                                                            \
+        for (; i + W <= n; i += W) { /* as x > mx ? x : mx: NaN never wins */                     \
+            VF v;                                                                                 \
+            memcpy(&v, x + i, sizeof v);                                                          \
+            m = NAME##_sel(v > m, v, m);                                                          \
+        }                                                                                         \
+        if (i < n) {                                                                              \
+            VF v = NAME##_part(x + i, n - i, -INFINITY);                                          \
+            m = NAME##_sel(v > m, v, m);                                                          \
+        }                                                                                         \
+        float mx = -INFINITY;                                                                     \
+        for (int k = 0; k < W; k++) mx = m[k] > mx ? m[k] : mx;                                   \
+        for (i = 0; i + W <= n; i += W) {                                                         \
+            VF v;                                                                                 \
+            memcpy(&v, x + i, sizeof v);                                                          \
+            v = NAME##_sexp(v - mx);                                                              \
+            s += v;                                                                               \
+            memcpy(y + i, &v, sizeof v);                                                          \
+        }                                                                                         \
+        if (i < n) {                                                                              \
+            VF v = NAME##_sexp(NAME##_part(x + i, n - i, -INFINITY) - mx);                        \
+            for (int k = (int)(n - i); k < W; k++) v[k] = 0;                                      \
+            s += v;                                                                               \
+            memcpy(y + i, &v, (size_t)(n - i) * sizeof *y);                                       \
+        }                                                                                         \
+        double sum = 0;                                                                           \
+        for (int k = 0; k < W; k++) sum += s[k];                                                  \
+        float inv = (float)(1.0 / sum);                                                           \
+        for (i = 0; i + W <= n; i += W) {                                                         \
+            VF v;                                                                                 \
+            memcpy(&v, y + i, sizeof v);                                                          \
+            v *= inv;                                                                             \
+            memcpy(y + i, &v, sizeof v);                                                          \
+        }                                                                                         \
+        for (; i < n; i++) y[i] *= inv;                                                           \
+    }                                                                                             \
+    ATTR static inline VF NAME##_sigv(VF v)                                                       \
+    {                                                                                             \
+        const VF zero = {0};                                                                      \
+        (void)zero;                                                                               \
+        VF e = NAME##_v((VF)((VI)v | ((VI){0} + INT32_MIN))); /* exp(-|x|) */              \
+        VF r = 1.0f / (1.0f + e);                                                                 \
+        return NAME##_sel(v >= 0, r, e * r);                                                      \
+    }                                                                                             \
+    ATTR static void NAME##_sigmoid(const float *x, float *y, int64_t n)                          \
+    {                                                                                             \
+        int64_t i = 0;                                                                            \
+        for (; i + W <= n; i += W) {                                                              \
+            VF v;                                                                                 \
+            memcpy(&v, x + i, sizeof v);                                                          \
+            v = NAME##_sigv(v);                                                                   \
+            memcpy(y + i, &v, sizeof v);                                                          \
+        }                                                                                         \
+        if (i < n) {                                                                              \
+            VF v = NAME##_sigv(NAME##_part(x + i, n - i, 0));                                     \
+            memcpy(y + i, &v, (size_t)(n - i) * sizeof *y);                                       \
+        }                                                                                         \
     }
 
 typedef float v4f __attribute__((vector_size(16)));
@@ -132,17 +214,55 @@ GX_EXP_IMPL(, v4f, v4i, 4, exp_sse2)
 typedef float v8f __attribute__((vector_size(32)));
 typedef int32_t v8i __attribute__((vector_size(32)));
 GX_EXP_IMPL(__attribute__((target("avx2,fma"))), v8f, v8i, 8, exp_avx2)
+typedef float v16f __attribute__((vector_size(64)));
+typedef int32_t v16i __attribute__((vector_size(64)));
+GX_EXP_IMPL(__attribute__((target("avx512f,avx512dq"))), v16f, v16i, 16, exp_avx512)
 #endif
+
+/* The widest of the three this CPU runs, decided once (a benign race: the same value). */
+static int simd_level(void)
+{
+    static int level = -1;
+    if (level < 0) {
+        int l = 0;
+#ifdef GX_HAVE_AVX2
+        __builtin_cpu_init();
+        if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")) l = 1;
+        if (__builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512dq")) l = 2;
+#endif
+        level = l;
+    }
+    return level;
+}
 
 void gx_exp_f32(const float *x, float *y, int64_t n)
 {
 #ifdef GX_HAVE_AVX2
-    if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")) {
-        exp_avx2(x, y, n);
-        return;
-    }
+    int l = simd_level();
+    if (l == 2) return exp_avx512(x, y, n);
+    if (l == 1) return exp_avx2(x, y, n);
 #endif
     exp_sse2(x, y, n);
+}
+
+void gx_softmax_row_f32(const float *x, float *y, int64_t n)
+{
+#ifdef GX_HAVE_AVX2
+    int l = simd_level();
+    if (l == 2) return exp_avx512_softmax(x, y, n);
+    if (l == 1) return exp_avx2_softmax(x, y, n);
+#endif
+    exp_sse2_softmax(x, y, n);
+}
+
+void gx_sigmoid_f32(const float *x, float *y, int64_t n)
+{
+#ifdef GX_HAVE_AVX2
+    int l = simd_level();
+    if (l == 2) return exp_avx512_sigmoid(x, y, n);
+    if (l == 1) return exp_avx2_sigmoid(x, y, n);
+#endif
+    exp_sse2_sigmoid(x, y, n);
 }
 
 static inline v4f vsel(v4i mask, v4f a, v4f b) { return (v4f)((mask & (v4i)a) | (~mask & (v4i)b)); }

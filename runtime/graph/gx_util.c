@@ -232,6 +232,16 @@ void gx_bcast_init(gx_bcast *b, int nin, const gx_tensor *const *ins, int ndim, 
     b->rows = b->inner ? numel / b->inner : 0;
 }
 
+void gx_bcast_seek(gx_bcast *b, int64_t row)
+{
+    for (int k = 0; k < b->nin; k++) b->off[k] = 0;
+    for (int d = b->ndim - 2; d >= 0; d--) {
+        b->idx[d] = row % b->shape[d];
+        row /= b->shape[d];
+        for (int k = 0; k < b->nin; k++) b->off[k] += b->idx[d] * b->strides[k][d];
+    }
+}
+
 void gx_bcast_next(gx_bcast *b)
 {
     for (int d = b->ndim - 2; d >= 0; d--) {

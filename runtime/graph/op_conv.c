@@ -95,7 +95,9 @@ static void im2col(const float *x, int64_t C, const geom *g, float *col, int64_t
                             }
                             const float *src = x + ((ch * g->in[0] + id) * g->in[1] + ih) * g->in[2] + off;
                             for (int64_t ow = 0; ow < w0; ow++) row[ow] = 0.0f;
-                            if (g->s[2] == 1) memcpy(row + w0, src + w0, (size_t)(w1 - w0) * sizeof *row);
+                            /* rows are short (an image's width): a plain loop beats memcpy's call */
+                            if (g->s[2] == 1)
+                                for (int64_t ow = w0; ow < w1; ow++) row[ow] = src[ow];
                             else
                                 for (int64_t ow = w0; ow < w1; ow++) row[ow] = src[ow * g->s[2]];
                             for (int64_t ow = w1; ow < g->out[2]; ow++) row[ow] = 0.0f;
@@ -118,21 +120,158 @@ typedef struct {
     float *o, *scratch;
     int64_t N, C, M, group, Cg, Mg, K, npix_in, npix_out, nb, parts, scratch_per_part;
     bool relu;
+    /* stride-1 2-D convolutions go through a zero-padded copy of the image instead (see
+     * padded_cols): Hp x Wp padded planes, L columns an image */
+    bool padded;
+    int64_t Hp, Wp, L;
+    /* padded with K <= GX_CONV_DIRECT_K (a first layer: 1 to 3 input channels) and output channels
+     * a group a multiple of 4: no columns, each output row summed straight from the K shifted runs
+     * of the padded image (offs) */
+    bool direct;
+    int64_t offs[32];
 } conv_job;
+
+#define GX_CONV_DIRECT_K 32
+
+/* t[p] = sum_k w[k] * pad[offs[k] + p] for p < L, for 4 output channels at once (weights w, w + K,
+ * w + 2K, w + 3K; outputs t, t + L, ...): sgemm with K this small spends its time packing. Each
+ * loaded vector of the image serves the 4 channels, and the 8 sums in registers hide the add
+ * latency. */
+#define DIRECT_IMPL(ATTR, VF, W, NAME)                                                                     \
+    ATTR static void NAME(const float *w, const float *pad, const int64_t *offs, int64_t K, int64_t L, float *t) \
+    {                                                                                                      \
+        int64_t p = 0;                                                                                     \
+        for (; p + 2 * W <= L; p += 2 * W) {                                                               \
+            VF a0 = {0}, a1 = {0}, b0 = {0}, b1 = {0}, c0 = {0}, c1 = {0}, d0 = {0}, d1 = {0}, v0, v1;     \
+            for (int64_t k = 0; k < K; k++) {                                                              \
+                const float *src = pad + offs[k] + p;                                                      \
+                memcpy(&v0, src, sizeof v0), memcpy(&v1, src + W, sizeof v1);                              \
+                VF wa = (VF){0} + w[k], wb = (VF){0} + w[K + k], wc = (VF){0} + w[2 * K + k], wd = (VF){0} + w[3 * K + k]; \
+                a0 += wa * v0, a1 += wa * v1, b0 += wb * v0, b1 += wb * v1;                                \
+                c0 += wc * v0, c1 += wc * v1, d0 += wd * v0, d1 += wd * v1;                                \
+            }                                                                                              \
+            memcpy(t + p, &a0, sizeof v0), memcpy(t + p + W, &a1, sizeof v0);                              \
+            memcpy(t + L + p, &b0, sizeof v0), memcpy(t + L + p + W, &b1, sizeof v0);                      \
+            memcpy(t + 2 * L + p, &c0, sizeof v0), memcpy(t + 2 * L + p + W, &c1, sizeof v0);              \
+            memcpy(t + 3 * L + p, &d0, sizeof v0), memcpy(t + 3 * L + p + W, &d1, sizeof v0);              \
+        }                                                                                                  \
+        for (; p < L; p++)                                                                                 \
+            for (int m = 0; m < 4; m++) {                                                                  \
+                float a = 0;                                                                               \
+                for (int64_t k = 0; k < K; k++) a += w[m * K + k] * pad[offs[k] + p];                      \
+                t[m * L + p] = a;                                                                          \
+            }                                                                                              \
+    }
+
+typedef float cv4f __attribute__((vector_size(16)));
+DIRECT_IMPL(, cv4f, 4, direct_sse2)
+#if defined(__x86_64__) && defined(__GNUC__)
+typedef float cv16f __attribute__((vector_size(64)));
+DIRECT_IMPL(__attribute__((target("avx512f"))), cv16f, 16, direct_avx512)
+#endif
+
+static void direct_rows4(const float *w, const float *pad, const int64_t *offs, int64_t K, int64_t L, float *t)
+{
+#if defined(__x86_64__) && defined(__GNUC__)
+    static int avx512 = -1; /* decided once (a benign race: the same value) */
+    if (avx512 < 0) avx512 = __builtin_cpu_supports("avx512f") ? 1 : 0;
+    if (avx512) return direct_avx512(w, pad, offs, K, L, t);
+#endif
+    direct_sse2(w, pad, offs, K, L, t);
+}
+
+/* o[oh][ow] = act(t[oh * ld + ow] + bias) for an OH x OW plane computed on a wider grid: one
+ * function for the whole plane (its rows are short; a call per row cost as much as the work) */
+static void crop_bias_act(float *o, const float *t, int64_t OH, int64_t OW, int64_t ld, float bias, bool relu)
+{
+    for (int64_t oh = 0; oh < OH; oh++, o += OW, t += ld) {
+        if (relu)
+            for (int64_t ow = 0; ow < OW; ow++) {
+                float v = t[ow] + bias;
+                o[ow] = v > 0 ? v : 0.0f; /* NaN -> 0, as Relu */
+            }
+        else
+            for (int64_t ow = 0; ow < OW; ow++) o[ow] = t[ow] + bias;
+    }
+}
+
+/* Stride 1: output pixel (oh, ow) reads padded pixel (oh + kh*dh, ow + kw*dw). Computing the output
+ * on the padded width (Wp columns a row, the last Wp - OW of each row thrown away) makes every
+ * im2col row one contiguous run of the padded plane, L = (OH - 1) * Wp + OW values from offset
+ * kh*dh*Wp + kw*dw: K long copies instead of K * OH short ones with edge tests. */
+static void pad_image(const conv_job *j, const float *x, float *pad)
+{
+    const geom *g = j->g;
+    int64_t plane = j->Hp * j->Wp;
+    memset(pad, 0, (size_t)(j->Cg * plane) * sizeof *pad);
+    for (int64_t ch = 0; ch < j->Cg; ch++)
+        for (int64_t ih = 0; ih < g->in[1]; ih++)
+            memcpy(pad + ch * plane + (ih + g->pb[1]) * j->Wp + g->pb[2], x + (ch * g->in[1] + ih) * g->in[2], (size_t)g->in[2] * sizeof *pad);
+}
+
+static void padded_cols(const conv_job *j, const float *x, float *pad, float *col, int64_t ld)
+{
+    const geom *g = j->g;
+    int64_t plane = j->Hp * j->Wp;
+    pad_image(j, x, pad);
+    for (int64_t ch = 0; ch < j->Cg; ch++)
+        for (int64_t kh = 0; kh < g->k[1]; kh++)
+            for (int64_t kw = 0; kw < g->k[2]; kw++)
+                memcpy(col + ((ch * g->k[1] + kh) * g->k[2] + kw) * ld, pad + ch * plane + kh * g->d[1] * j->Wp + kw * g->d[2], (size_t)j->L * sizeof *col);
+}
 
 static void conv_part(void *ctx, int64_t pbegin, int64_t pend)
 {
     const conv_job *j = ctx;
     for (int64_t p = pbegin; p < pend; p++) {
         int64_t n0 = j->N * p / j->parts, n1 = j->N * (p + 1) / j->parts;
+        int64_t L = j->padded ? j->L : j->npix_out;
         float *col = j->scratch + p * j->scratch_per_part;
-        float *tmp = col + j->K * j->nb * j->npix_out;
+        float *tmp = col + j->K * j->nb * L, *pad = tmp + j->Mg * j->nb * L;
         for (int64_t nb0 = n0; nb0 < n1; nb0 += j->nb) {
-            int64_t nb = n1 - nb0 < j->nb ? n1 - nb0 : j->nb, ld = nb * j->npix_out;
-            for (int64_t gi = 0; gi < j->group; gi++) {
-                for (int64_t i = 0; i < nb; i++) im2col(j->x + ((nb0 + i) * j->C + gi * j->Cg) * j->npix_in, j->Cg, j->g, col + i * j->npix_out, ld);
+            int64_t nb = n1 - nb0 < j->nb ? n1 - nb0 : j->nb, ld = nb * L;
+            for (int64_t gi = 0; gi < j->group && j->direct; gi++)
+                for (int64_t i = 0; i < nb; i++) {
+                    pad_image(j, j->x + ((nb0 + i) * j->C + gi * j->Cg) * j->npix_in, pad);
+                    for (int64_t m = 0; m < j->Mg; m++) {
+                        int64_t oc = gi * j->Mg + m, OH = j->g->out[1], OW = j->g->out[2];
+                        float *o = j->o + ((nb0 + i) * j->M + oc) * j->npix_out;
+                        if (m % 4 == 0) direct_rows4(j->w + oc * j->K, pad, j->offs, j->K, L, tmp);
+                        crop_bias_act(o, tmp + (m % 4) * L, OH, OW, j->Wp, j->b ? j->b[oc] : 0.0f, j->relu);
+                    }
+                }
+            for (int64_t gi = 0; gi < j->group && !j->direct; gi++) {
+                for (int64_t i = 0; i < nb; i++) {
+                    const float *xi = j->x + ((nb0 + i) * j->C + gi * j->Cg) * j->npix_in;
+                    if (j->padded) padded_cols(j, xi, pad, col + i * L, ld);
+                    else im2col(xi, j->Cg, j->g, col + i * j->npix_out, ld);
+                }
+                const float *w = j->w + gi * j->Mg * j->K;
+                if (j->padded) {
+                    gx_sgemm(false, false, j->Mg, ld, j->K, 1.0f, w, j->K, col, ld, 0.0f, tmp, ld);
+                    int64_t OH = j->g->out[1], OW = j->g->out[2];
+                    for (int64_t i = 0; i < nb; i++)
+                        for (int64_t m = 0; m < j->Mg; m++) {
+                            int64_t oc = gi * j->Mg + m;
+                            float *o = j->o + ((nb0 + i) * j->M + oc) * j->npix_out;
+                            const float *t = tmp + m * ld + i * L;
+                            crop_bias_act(o, t, OH, OW, j->Wp, j->b ? j->b[oc] : 0.0f, j->relu);
+                        }
+                    continue;
+                }
+                if (j->parts > 1) {
+                    /* one image's product is its group's output planes already (NCHW): written in
+                     * place, bias and activation applied there, no scatter from a scratch copy */
+                    for (int64_t i = 0; i < nb; i++) {
+                        float *o = j->o + ((nb0 + i) * j->M + gi * j->Mg) * j->npix_out;
+                        gx_sgemm(false, false, j->Mg, j->npix_out, j->K, 1.0f, w, j->K, col + i * j->npix_out, ld, 0.0f, o, j->npix_out);
+                        for (int64_t m = 0; m < j->Mg; m++)
+                            gx_bias_act_f32(o + m * j->npix_out, o + m * j->npix_out, j->npix_out, j->b ? j->b[gi * j->Mg + m] : 0.0f, j->relu);
+                    }
+                    continue;
+                }
                 /* split over the pool itself when this is the only part (a nested call runs serially) */
-                gx_sgemm(false, false, j->Mg, ld, j->K, 1.0f, j->w + gi * j->Mg * j->K, j->K, col, ld, 0.0f, tmp, ld);
+                gx_sgemm(false, false, j->Mg, ld, j->K, 1.0f, w, j->K, col, ld, 0.0f, tmp, ld);
                 for (int64_t i = 0; i < nb; i++)
                     for (int64_t m = 0; m < j->Mg; m++) {
                         int64_t oc = gi * j->Mg + m;
@@ -148,7 +287,7 @@ static smelt_err *k_conv(gx_call *c)
 {
     const gx_tensor *x = c->in[0], *w = c->in[1], *b = c->n_in > 2 ? c->in[2] : NULL;
     if (!x || !w) return gx_fail(c, "expected X and W");
-    if (x->dtype != SMELT_DT_F32 || w->dtype != SMELT_DT_F32 || (b && b->dtype != SMELT_DT_F32)) return gx_dtype_unsup(c, x->dtype);
+    if (x->dtype != SMELT_DT_F32 || (w->dtype != SMELT_DT_F32 && !w->qw) || (b && b->dtype != SMELT_DT_F32)) return gx_dtype_unsup(c, x->dtype);
     if (w->ndim != x->ndim) return gx_fail(c, "W has %d dims, X has %d", w->ndim, x->ndim);
     int64_t group = gx_attr_i(c->node, "group", 1), N = x->shape[0], C = x->shape[1], M = w->shape[0];
     if (group < 1 || C % group || M % group || w->shape[1] != C / group) {
@@ -171,15 +310,36 @@ static smelt_err *k_conv(gx_call *c)
     int64_t npix_in = g.in[0] * g.in[1] * g.in[2];
     if (npix_out == 0 || N == 0) return NULL;
     if (K * npix_out > INT32_MAX || Mg > INT32_MAX) return gx_unsup(c, "convolution too large");
-    conv_job j = {&g, x->data, w->data, b ? b->data : NULL, o, NULL, N, C, M, group, Cg, Mg, K, npix_in, npix_out, 1, 1, 0, c->fuse == GX_FUSE_RELU};
+    const float *wf = w->data;
+    if (w->qw) {
+        /* int8 weight: dequantized once a call into scratch (M x K floats, small next to the
+         * columns), the products accumulate in f32 as for a float weight */
+        float *d = gx_scratch(c, (size_t)w->numel * sizeof *d);
+        if (!d) return SMELT_ERR(SMELT_E_NOMEM, "node '%s' (Conv): out of memory", gx_node_name(c->node));
+        gx_dequant(w->qw, w->numel, d);
+        wf = d;
+    }
+    conv_job j = {&g, x->data, wf, b ? b->data : NULL, o, NULL, N, C, M, group, Cg, Mg, K, npix_in, npix_out, 1, 1, 0, c->fuse == GX_FUSE_RELU,
+                  false, 0, 0, 0, false, {0}};
+    if (g.k[0] == 1 && g.in[0] == 1 && g.s[1] == 1 && g.s[2] == 1) {
+        j.padded = true;
+        j.Hp = g.in[1] + g.pb[1] + g.pe[1];
+        j.Wp = g.in[2] + g.pb[2] + g.pe[2];
+        j.L = (g.out[1] - 1) * j.Wp + g.out[2];
+        j.direct = K <= GX_CONV_DIRECT_K && Mg % 4 == 0;
+        for (int64_t ch = 0; j.direct && ch < Cg; ch++)
+            for (int64_t kh = 0; kh < g.k[1]; kh++)
+                for (int64_t kw = 0; kw < g.k[2]; kw++) j.offs[(ch * g.k[1] + kh) * g.k[2] + kw] = ch * j.Hp * j.Wp + kh * g.d[1] * j.Wp + kw * g.d[2];
+    }
+    int64_t L = j.padded ? j.L : npix_out;
     /* images per block: about 256 KiB of columns, for cache */
-    j.nb = (int64_t)(GX_CONV_COL_BYTES / sizeof(float)) / (K * npix_out);
+    j.nb = (int64_t)(GX_CONV_COL_BYTES / sizeof(float)) / (K * L);
     if (j.nb < 1) j.nb = 1;
     double flops = 2.0 * (double)(N * M) * (double)(K * npix_out);
     int64_t threads = smelt_thread_count();
     j.parts = flops >= 1.5e6 && N >= threads ? threads : 1;
     if (j.nb > (N + j.parts - 1) / j.parts) j.nb = (N + j.parts - 1) / j.parts;
-    j.scratch_per_part = (K + Mg) * j.nb * npix_out;
+    j.scratch_per_part = (K + Mg) * j.nb * L + (j.padded ? Cg * j.Hp * j.Wp : 0);
     j.scratch = gx_scratch(c, (size_t)(j.parts * j.scratch_per_part) * sizeof(float));
     if (!j.scratch) return SMELT_ERR(SMELT_E_NOMEM, "node '%s' (Conv): out of memory", gx_node_name(c->node));
     if (j.parts > 1) smelt_parallel_for(j.parts, 1, conv_part, &j);

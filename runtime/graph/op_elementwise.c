@@ -115,15 +115,34 @@ static bool op_ok(int op, smelt_dtype dt)
     return fl || in;
 }
 
-/* o = a OP b over the broadcast shape of out (a and b of out's dtype; o may be a). */
-static void binary_apply(int op, const gx_tensor *a, const gx_tensor *b, gx_tensor *o)
-{
-    const gx_tensor *ins[2] = {a, b};
+/* Rows [begin, end) of the broadcast walk; a single row (same shapes, or a scalar operand) is cut
+ * into pieces of BIN_PIECE elements so it can be shared out too. */
+#define BIN_PIECE 8192
+typedef struct {
+    int op;
+    const gx_tensor *a, *b;
+    gx_tensor *o;
     gx_bcast bc;
-    gx_bcast_init(&bc, 2, ins, o->ndim, o->shape);
+    int64_t pieces; /* per row */
+} binary_job;
+
+static void binary_rows(void *ctx, int64_t begin, int64_t end)
+{
+    const binary_job *j = ctx;
+    int op = j->op;
+    const gx_tensor *a = j->a, *b = j->b, *o = j->o;
+    gx_bcast bc = j->bc;
     int64_t sa = bc.strides[0][bc.ndim - 1] != 0, sb = bc.strides[1][bc.ndim - 1] != 0;
-    for (int64_t r = 0; r < bc.rows; r++, gx_bcast_next(&bc)) {
-        int64_t oo = r * bc.inner, oa = bc.off[0], ob = bc.off[1], n = bc.inner;
+    int64_t r = begin / j->pieces;
+    gx_bcast_seek(&bc, r);
+    for (int64_t p = begin; p < end; p++) {
+        if (p / j->pieces != r) {
+            r = p / j->pieces;
+            gx_bcast_seek(&bc, r);
+        }
+        int64_t i0 = (p % j->pieces) * BIN_PIECE, n = bc.inner - i0 < BIN_PIECE ? bc.inner - i0 : BIN_PIECE;
+        if (j->pieces == 1) i0 = 0, n = bc.inner;
+        int64_t oo = r * bc.inner + i0, oa = bc.off[0] + i0 * sa, ob = bc.off[1] + i0 * sb;
 #define CASE(DT, T, FN) \
     case DT: FN(op, (const T *)a->data + oa, sa, (const T *)b->data + ob, sb, (T *)o->data + oo, n); break;
         switch (o->dtype) {
@@ -141,6 +160,17 @@ static void binary_apply(int op, const gx_tensor *a, const gx_tensor *b, gx_tens
         }
 #undef CASE
     }
+}
+
+/* o = a OP b over the broadcast shape of out (a and b of out's dtype; o may be a). */
+static void binary_apply(int op, const gx_tensor *a, const gx_tensor *b, gx_tensor *o)
+{
+    const gx_tensor *ins[2] = {a, b};
+    binary_job j = {op, a, b, o, {0}, 1};
+    gx_bcast_init(&j.bc, 2, ins, o->ndim, o->shape);
+    if (j.bc.rows < 4 && j.bc.inner > 2 * BIN_PIECE) j.pieces = (j.bc.inner + BIN_PIECE - 1) / BIN_PIECE;
+    int64_t per = j.pieces > 1 ? BIN_PIECE : j.bc.inner;
+    gx_parallel(j.bc.rows * j.pieces, per + 1, binary_rows, &j);
 }
 
 /* Pow with an exponent of another type: computed in double, stored in the base's type. */
@@ -357,16 +387,23 @@ static void unary_fast_f32(int op, const float *a, float *o, int64_t n)
         gx_exp_f32(a, o, n);
         return;
     }
-    float e[256];
-    for (int64_t i0 = 0; i0 < n; i0 += 256) {
-        int64_t m = n - i0 < 256 ? n - i0 : 256;
-        for (int64_t i = 0; i < m; i++) e[i] = -fabsf(a[i0 + i]);
-        gx_exp_f32(e, e, m);
-        for (int64_t i = 0; i < m; i++) { /* exp(-|x|) never overflows: 1/(1+e) or e/(1+e) */
-            float r = 1.0f / (1.0f + e[i]);
-            o[i0 + i] = a[i0 + i] >= 0 ? r : e[i] * r;
-        }
-    }
+    gx_sigmoid_f32(a, o, n);
+}
+
+/* the fast f32 ops in chunks over the thread pool */
+#define FAST_CHUNK 4096
+typedef struct {
+    int op;
+    const float *a;
+    float *o;
+    int64_t n;
+} fast_job;
+
+static void fast_part(void *ctx, int64_t begin, int64_t end)
+{
+    const fast_job *j = ctx;
+    int64_t b = begin * FAST_CHUNK, e = end * FAST_CHUNK < j->n ? end * FAST_CHUNK : j->n;
+    unary_fast_f32(j->op, j->a + b, j->o + b, e - b);
 }
 
 static bool int_unary_ok(int op) { return op == U_ABS || op == U_NEG || op == U_SIGN || op == U_RELU || op == U_CLIP || op == U_NOT_BITS || op == U_IDENT; }
@@ -384,7 +421,8 @@ static smelt_err *unary(gx_call *c, int op, uparams p)
     SMELT_TRY(gx_out(c, 0, a->dtype, a->ndim, a->shape, &o));
     int64_t n = a->numel;
     if (a->dtype == SMELT_DT_F32 && (op == U_EXP || op == U_SIGMOID || op == U_RELU)) {
-        unary_fast_f32(op, a->data, o, n);
+        fast_job j = {op, a->data, o, n};
+        gx_parallel((n + FAST_CHUNK - 1) / FAST_CHUNK, op == U_RELU ? FAST_CHUNK : 8 * FAST_CHUNK, fast_part, &j);
         return NULL;
     }
     switch (a->dtype) {

@@ -62,10 +62,47 @@ static void batched_part(void *ctx, int64_t begin, int64_t end)
     }
 }
 
+/* MatMul by an int8 weight B [K, N] (per channel N): a few rows of A stream the int8 weight
+ * through qmatmul's kernels; more rows dequantize it once into scratch for one sgemm (f32
+ * accumulation), which the dequantization costs little next to. */
+static smelt_err *matmul_q8(gx_call *c, const gx_tensor *a, const gx_tensor *b)
+{
+    if (a->dtype != SMELT_DT_F32) return gx_fail(c, "input A is %s; an int8 weight needs f32 activations", smelt_dtype_name(a->dtype));
+    if (a->ndim == 0) return gx_fail(c, "inputs must have at least 1 dim");
+    int64_t K = b->shape[0], N = b->shape[1];
+    if (a->shape[a->ndim - 1] != K) {
+        char s1[160], s2[160];
+        return gx_fail(c, "shapes %s and %s: inner dims %lld and %lld differ", gx_shape_str(a, s1, sizeof s1), gx_shape_str(b, s2, sizeof s2),
+                       (long long)a->shape[a->ndim - 1], (long long)K);
+    }
+    if (K > INT32_MAX || N > INT32_MAX) return gx_unsup(c, "matrix dims beyond 2^31");
+    int64_t oshape[GX_MAXD];
+    for (int d = 0; d < a->ndim - 1; d++) oshape[d] = a->shape[d];
+    oshape[a->ndim - 1] = N;
+    float *o;
+    SMELT_TRY(gx_out(c, 0, SMELT_DT_F32, a->ndim, oshape, (void **)&o));
+    int64_t rows = K ? a->numel / K : smelt_shape_numel(a->ndim - 1, a->shape);
+    if (rows == 0 || N == 0) return NULL;
+    if (K == 0) {
+        memset(o, 0, (size_t)(rows * N) * sizeof *o);
+        return NULL;
+    }
+    if (rows <= GX_QMAT_MAX_ROWS && b->qw->qt) {
+        if (!gx_qmat_rows(b->qw, b->qw->qt, N, K, a->data, rows, o)) return SMELT_ERR(SMELT_E_NOMEM, "node '%s' (MatMul): out of memory", gx_node_name(c->node));
+        return NULL;
+    }
+    float *w = gx_scratch(c, (size_t)(K * N) * sizeof *w);
+    if (!w) return SMELT_ERR(SMELT_E_NOMEM, "node '%s' (MatMul): out of memory", gx_node_name(c->node));
+    gx_dequant(b->qw, K * N, w);
+    gx_sgemm(false, false, rows, N, K, 1.0f, a->data, K, w, N, 0.0f, o, N);
+    return NULL;
+}
+
 static smelt_err *k_matmul(gx_call *c)
 {
     const gx_tensor *a = c->in[0], *b = c->in[1];
     if (!a || !b) return gx_fail(c, "expected 2 inputs");
+    if (b->qw) return matmul_q8(c, a, b);
     if (a->dtype != b->dtype) return gx_fail(c, "inputs are %s and %s", smelt_dtype_name(a->dtype), smelt_dtype_name(b->dtype));
     smelt_dtype dt = a->dtype;
     if (dt != SMELT_DT_F32 && dt != SMELT_DT_F64 && dt != SMELT_DT_I32 && dt != SMELT_DT_I64) return gx_dtype_unsup(c, dt);
@@ -129,7 +166,8 @@ static smelt_err *k_gemm(gx_call *c)
     if (!a || !b) return gx_fail(c, "expected at least 2 inputs");
     if (a->ndim != 2 || b->ndim != 2) return gx_fail(c, "A and B must be 2-D");
     smelt_dtype dt = a->dtype;
-    if (b->dtype != dt || (cc && cc->dtype != dt)) return gx_fail(c, "inputs differ in dtype");
+    const gx_qweight *qw = b->qw; /* int8 B: the same product on its dequantized or streamed values */
+    if ((qw ? SMELT_DT_F32 : b->dtype) != dt || (cc && cc->dtype != dt)) return gx_fail(c, "inputs differ in dtype");
     if (dt != SMELT_DT_F32 && dt != SMELT_DT_F64) return gx_dtype_unsup(c, dt);
     bool ta = gx_attr_i(c->node, "transA", 0), tb = gx_attr_i(c->node, "transB", 0);
     double alpha = gx_attr_f(c->node, "alpha", 1.0), beta = gx_attr_f(c->node, "beta", 1.0);
@@ -173,8 +211,25 @@ static smelt_err *k_gemm(gx_call *c)
             }
         return NULL;
     }
+    const float *bf = b->data;
+    if (qw && !ta && M <= GX_QMAT_MAX_ROWS && (tb || qw->qt)) {
+        /* a few rows: qmatmul streams the int8 rows ([N][K]: B itself with transB, else its
+         * transposed copy) into scratch, then o = alpha y + beta o */
+        float *y = gx_scratch(c, (size_t)(M * N) * sizeof *y);
+        if (!y || !gx_qmat_rows(qw, tb ? qw->q : qw->qt, N, K, a->data, M, y))
+            return SMELT_ERR(SMELT_E_NOMEM, "node '%s' (Gemm): out of memory", gx_node_name(c->node));
+        float *of = o;
+        for (int64_t i = 0; i < M * N; i++) of[i] = (float)alpha * y[i] + (beta != 0 ? (float)beta * of[i] : 0.0f);
+        return NULL;
+    }
+    if (qw) {
+        float *w = gx_scratch(c, (size_t)b->numel * sizeof *w);
+        if (!w) return SMELT_ERR(SMELT_E_NOMEM, "node '%s' (Gemm): out of memory", gx_node_name(c->node));
+        gx_dequant(qw, b->numel, w);
+        bf = w;
+    }
     if (dt == SMELT_DT_F32)
-        gx_sgemm(ta, tb, M, N, K, (float)alpha, a->data, a->shape[1], b->data, b->shape[1], (float)beta, o, N);
+        gx_sgemm(ta, tb, M, N, K, (float)alpha, a->data, a->shape[1], bf, b->shape[1], (float)beta, o, N);
     else
         cblas_dgemm(CblasRowMajor, ta ? CblasTrans : CblasNoTrans, tb ? CblasTrans : CblasNoTrans, (int)M, (int)N, (int)K, alpha, a->data,
                     (int)a->shape[1], b->data, (int)b->shape[1], beta, o, (int)N);

@@ -51,16 +51,7 @@ static void softmax_rows(void *ctx, int64_t begin, int64_t end)
 {
     const rows_job *j = ctx;
     for (int64_t r = begin; r < end; r++) {
-        const float *x = j->x + r * j->n;
-        float *y = j->y + r * j->n;
-        float mx = -INFINITY;
-        for (int64_t k = 0; k < j->n; k++) mx = x[k] > mx ? x[k] : mx;
-        for (int64_t k = 0; k < j->n; k++) y[k] = x[k] - mx;
-        gx_exp_f32(y, y, j->n);
-        double sum = 0;
-        for (int64_t k = 0; k < j->n; k++) sum += y[k];
-        float inv = (float)(1.0 / sum);
-        for (int64_t k = 0; k < j->n; k++) y[k] *= inv;
+        gx_softmax_row_f32(j->x + r * j->n, j->y + r * j->n, j->n);
     }
 }
 

@@ -5,7 +5,9 @@
  *                                   Runtime's outputs and timings, prints max |difference| and the
  *                                   latency ratio (min and median; ratio < 1: smelt is faster)
  * Cases: fashion-cnn at batch 1 and 64 (images from a fixed-seed generator, normalized like the
- * training data), tiny-llama at 32 and 256 tokens (ids of the prose val text). */
+ * training data), tiny-llama at 32 and 256 tokens (ids of the prose val text). The *_int8 rows run
+ * the same model quantized by `smelt quant --scheme w8` (quant/quantize_graph.h) on the same
+ * inputs, against ONNX Runtime on the float model: max |diff| there is the quantization's. */
 #define _POSIX_C_SOURCE 200809L
 #include <math.h>
 #include <stdio.h>
@@ -16,6 +18,7 @@
 #include "core/threads.h"
 #include "formats/onnx.h"
 #include "formats/safetensors.h"
+#include "quant/quantize_graph.h"
 #include "runtime/graph/graph_exec.h"
 
 typedef struct {
@@ -23,13 +26,19 @@ typedef struct {
     int is_ids;
     int64_t shape[4];
     int ndim;
+    int int8; /* quantized w8 in process; inputs, ONNX Runtime timings and outputs of case `base` */
+    const char *base;
 } bench_case;
 
 static const bench_case cases[] = {
-    {"cnn_b1", "models/fashion-cnn/model.onnx", "image", "logits", 0, {1, 1, 28, 28}, 4},
-    {"cnn_b64", "models/fashion-cnn/model.onnx", "image", "logits", 0, {64, 1, 28, 28}, 4},
-    {"tiny_llama_t32", "models/tiny-llama/model.onnx", "input_ids", "logits", 1, {1, 32}, 2},
-    {"tiny_llama_t256", "models/tiny-llama/model.onnx", "input_ids", "logits", 1, {1, 256}, 2},
+    {"cnn_b1", "models/fashion-cnn/model.onnx", "image", "logits", 0, {1, 1, 28, 28}, 4, 0, NULL},
+    {"cnn_b64", "models/fashion-cnn/model.onnx", "image", "logits", 0, {64, 1, 28, 28}, 4, 0, NULL},
+    {"tiny_llama_t32", "models/tiny-llama/model.onnx", "input_ids", "logits", 1, {1, 32}, 2, 0, NULL},
+    {"tiny_llama_t256", "models/tiny-llama/model.onnx", "input_ids", "logits", 1, {1, 256}, 2, 0, NULL},
+    {"cnn_b1_int8", "models/fashion-cnn/model.onnx", "image", "logits", 0, {1, 1, 28, 28}, 4, 1, "cnn_b1"},
+    {"cnn_b64_int8", "models/fashion-cnn/model.onnx", "image", "logits", 0, {64, 1, 28, 28}, 4, 1, "cnn_b64"},
+    {"tiny_llama_t32_int8", "models/tiny-llama/model.onnx", "input_ids", "logits", 1, {1, 32}, 2, 1, "tiny_llama_t32"},
+    {"tiny_llama_t256_int8", "models/tiny-llama/model.onnx", "input_ids", "logits", 1, {1, 256}, 2, 1, "tiny_llama_t256"},
 };
 #define N_CASES (int)(sizeof cases / sizeof cases[0])
 
@@ -72,6 +81,7 @@ static int prepare(const char *dir)
     uint64_t rng = 42;
     for (int i = 0; i < N_CASES; i++) {
         const bench_case *c = &cases[i];
+        if (c->int8) continue; /* runs on its base case's inputs */
         size_t n = numel(c), bytes = n * (c->is_ids ? 8 : 4);
         void *buf = malloc(bytes);
         for (size_t k = 0; k < n; k++) {
@@ -121,15 +131,23 @@ static int report(const char *dir, int runs)
     }
     printf("ONNX executor vs ONNX Runtime %s (CPU), same inputs, %d runs after a warm-up, %d smelt threads\n", "(onnxruntime-node)", runs,
            smelt_thread_count());
-    printf("%-16s %12s %12s %12s %12s %9s %9s %11s\n", "case", "smelt min", "smelt med", "ORT min", "ORT med", "min ratio", "med ratio", "max |diff|");
+    printf("%-20s %12s %12s %12s %12s %9s %9s %11s\n", "case", "smelt min", "smelt med", "ORT min", "ORT med", "min ratio", "med ratio", "max |diff|");
     for (int i = 0; i < N_CASES; i++) {
         const bench_case *c = &cases[i];
         smelt_model *m = NULL;
         smelt_graph *g = NULL;
         smelt_err *err = onnx_read(c->model, &m);
+        const char *base = c->int8 ? c->base : c->name;
+        if (!err && c->int8) {
+            quant_recipe r = {{8, 128, false}, "rtn", NULL, 0, 256, 0.01};
+            quant_report *rep = NULL;
+            int n_rep = 0;
+            err = quantize_graph(m, &r, NULL, NULL, &rep, &n_rep);
+            quant_report_free(rep, n_rep);
+        }
         if (!err) err = smelt_graph_load(m, &g);
         size_t len;
-        char *ip = case_path(dir, "", c->name, ".in.bin");
+        char *ip = case_path(dir, "", base, ".in.bin");
         void *in = read_all(ip, &len);
         free(ip);
         smelt_tensor t = {.name = (char *)c->input, .dtype = c->is_ids ? SMELT_DT_I64 : SMELT_DT_F32, .ndim = c->ndim, .data = in, .nbytes = len};
@@ -148,19 +166,19 @@ static int report(const char *dir, int runs)
             fprintf(stderr, "bench_graph: %s: %s\n", c->name, smelt_err_msg(err));
             return 1;
         }
-        char *op = case_path(dir, "ort/", c->name, ".out.bin");
+        char *op = case_path(dir, "ort/", base, ".out.bin");
         size_t olen;
         float *ref = read_all(op, &olen);
         free(op);
         double diff = olen == outs[0].nbytes ? 0 : INFINITY;
         for (size_t k = 0; isfinite(diff) && k < olen / 4; k++) diff = fmax(diff, fabs(((float *)outs[0].data)[k] - ref[k]));
-        json_t *ot = json_object_get(ort_t, c->name);
+        json_t *ot = json_object_get(ort_t, base);
         double om[64];
         int on = (int)json_array_size(ot);
         for (int k = 0; k < on && k < 64; k++) om[k] = json_number_value(json_array_get(ot, (size_t)k));
         qsort(ms, (size_t)runs, sizeof *ms, cmp_d);
         qsort(om, (size_t)on, sizeof *om, cmp_d);
-        printf("%-16s %9.3f ms %9.3f ms %9.3f ms %9.3f ms %9.2f %9.2f %11.2e\n", c->name, ms[0], ms[runs / 2], om[0], om[on / 2], ms[0] / om[0],
+        printf("%-20s %9.3f ms %9.3f ms %9.3f ms %9.3f ms %9.2f %9.2f %11.2e\n", c->name, ms[0], ms[runs / 2], om[0], om[on / 2], ms[0] / om[0],
                ms[runs / 2] / om[on / 2], diff);
         free(ref);
         free(in);
