@@ -12,10 +12,12 @@
 
 static const cli_cmd_info info = {
     "quant",
-    "Quantize the linear layers of a language model into a .smelt artifact.",
+    "Quantize the linear layers of a language model (or an ONNX graph's weights) into a .smelt artifact.",
     "smelt quant IN -o OUT.smelt --scheme w8|w4 [--group 32|64|128] [--asym] [--method rtn|gptq|awq]\n"
     "                  [--clip] [--act-order] [--calib FILE[:TOKENS]]... [--calib-tokens N] [--damp D] [--json]",
-    "IN is a Hugging Face folder or a .smelt artifact of a float model. Every linear layer of the\n"
+    "IN is a Hugging Face folder, an .onnx graph or a .smelt artifact of a float model. For an ONNX\n"
+    "graph, --scheme w8 makes every weight read only by MatMul, Gemm or Conv int8 per output channel\n"
+    "(RTN), run by the graph executor's int8 paths. For a language model, every linear layer of the\n"
     "decoder blocks is quantized (embeddings and the output head are kept): w8 is int8, symmetric,\n"
     "one scale per output channel; w4 is 4-bit in groups of --group input features (default 128),\n"
     "symmetric, or with a zero point a group with --asym. --method gptq spreads each weight's rounding\n"
