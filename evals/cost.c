@@ -1,4 +1,5 @@
 #include "evals/cost.h"
+#include <stdlib.h>
 struct hardware_profile { int x; };
 smelt_err *hardware_load(const char *path, hardware_profile **out) { *out = NULL; return SMELT_ERR(SMELT_E_UNSUPPORTED, "%s: not yet", path); }
 void hardware_free(hardware_profile *h) { (void)h; }

@@ -12,6 +12,7 @@
 #include "evals/cost.h"
 #include "evals/quality.h"
 #include "evals/replay.h"
+#include "evals/workload.h"
 #include "tools/cli.h"
 #include "tools/llm_open.h"
 
