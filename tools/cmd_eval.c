@@ -96,7 +96,7 @@ CMD(eval)
     }
     if (!err) err = quality_run(suite, &ecand, suite->reference ? &eref : NULL, &domains, &canaries);
     if (!err && wl) err = replay_run(wl, ecand.engine, &workload);
-    if (!err && hw) err = cost_run(hw, wl, workload, &cost);
+    if (!err && hw) err = cost_run(hw, wl, workload, artifact, &cost);
     if (!err) {
         int passed = 0;
         size_t i;
