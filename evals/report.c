@@ -186,7 +186,7 @@ char *report_svg(const report_point *p, int n)
     }
     bool logx = nc > 0 && xmax / xmin > 20;
     if (nc == 0) xmin = 0, xmax = 1, ymax = 1;
-    double x0 = logx ? floor(log10(xmin)) : 0, x1 = logx ? ceil(log10(xmax)) : xmax * 1.15;
+    double x0 = logx ? floor(log10(xmin)) : 0, x1 = logx ? ceil(log10(xmax)) : ceil(xmax * 1.1 / tick_step(xmax * 1.1)) * tick_step(xmax * 1.1);
     if (x1 <= x0) x1 = x0 + 1;
     if (ymax <= ymin) ymax = ymin + 1;
     double ystep = tick_step(ymax - ymin), y0 = floor(ymin / ystep) * ystep, y1 = ceil(ymax * 1.1 / ystep) * ystep;
@@ -204,7 +204,7 @@ char *report_svg(const report_point *p, int n)
     /* axes, grid and ticks */
     fprintf(f, "<g stroke=\"#888\" stroke-width=\"1\"><line x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" y2=\"%.1f\"/><line x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" y2=\"%.1f\"/></g>\n", L,
             H - B, W - R, H - B, L, T, L, H - B);
-    for (double y = y0; y <= y1 + ystep / 2; y += ystep) {
+    for (double y = y0; y <= y1 + ystep / 1e6; y += ystep) {
         fprintf(f, "<line x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" y2=\"%.1f\" stroke=\"#eee\"/>", L, PY(y), W - R, PY(y));
         fprintf(f, "<text x=\"%.1f\" y=\"%.1f\" text-anchor=\"end\">%g</text>\n", L - 6, PY(y) + 4, fabs(y) < ystep / 1e6 ? 0 : y);
     }
@@ -216,7 +216,7 @@ char *report_svg(const report_point *p, int n)
         }
     } else {
         double xs = tick_step(x1 - x0);
-        for (double x = x0; x <= x1 + xs / 2; x += xs) {
+        for (double x = x0; x <= x1 + xs / 1e6; x += xs) {
             fprintf(f, "<line x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" y2=\"%.1f\" stroke=\"#eee\"/>", PX(x), T, PX(x), H - B);
             fprintf(f, "<text x=\"%.1f\" y=\"%.1f\" text-anchor=\"middle\">%g</text>\n", PX(x), H - B + 18, x);
         }
@@ -242,7 +242,8 @@ char *report_svg(const report_point *p, int n)
         fprintf(f, "<circle cx=\"%.1f\" cy=\"%.1f\" r=\"6\" fill=\"%s\" stroke=\"#d62728\" stroke-width=\"2\"><title>", cx, cy, p[i].pareto ? "#d62728" : "white");
         xml_text(f, p[i].label);
         fprintf(f, ": %+.3f%% worst ppl (%s), $%.4g / 1M output tokens</title></circle>\n", p[i].worst_ppl, p[i].worst_domain, p[i].usd_out_1m);
-        fprintf(f, "<text x=\"%.1f\" y=\"%.1f\">", cx + 9, cy - 8);
+        bool right = cx > L + (W - L - R) * 0.6; /* labels of points on the right go to their left */
+        fprintf(f, "<text x=\"%.1f\" y=\"%.1f\"%s>", right ? cx - 9 : cx + 9, cy - 8, right ? " text-anchor=\"end\"" : "");
         xml_text(f, p[i].label);
         fputs("</text>\n", f);
     }

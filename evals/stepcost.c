@@ -18,35 +18,59 @@ static double cpu_clock(void)
 }
 
 #define REPS 7
+#define DECODE_REPS 128
 
-/* Minimum over REPS of one decode step of n sequences that each hold ctx cached tokens. */
-static smelt_err *time_decode(llm_engine *e, int n, int ctx, const int32_t *ids, double *out)
+/* A decode batch: n sequences holding ctx cached tokens each, stepped one token at a time. */
+typedef struct {
+    int n, ctx;
+    llm_seq **s;
+    llm_batch_item *it;
+    double best;
+} decode_shape;
+
+static smelt_err *shape_init(llm_engine *e, decode_shape *d, int n, int ctx, const int32_t *ids)
 {
-    llm_seq **s = calloc((size_t)n, sizeof *s);
-    llm_batch_item *it = malloc((size_t)n * sizeof *it);
-    smelt_err *err = s && it ? NULL : SMELT_ERR(SMELT_E_NOMEM, "out of memory");
-    for (int i = 0; !err && i < n; i++) {
-        err = llm_seq_new(e, &s[i]);
-        if (!err) {
-            llm_batch_item p = {s[i], ids, ctx, false};
-            err = llm_forward(e, &p, 1, NULL);
-        }
+    d->n = n;
+    d->ctx = ctx;
+    d->best = 1e30;
+    d->s = calloc((size_t)n, sizeof *d->s);
+    d->it = malloc((size_t)n * sizeof *d->it);
+    if (!d->s || !d->it) return SMELT_ERR(SMELT_E_NOMEM, "out of memory");
+    for (int i = 0; i < n; i++) {
+        SMELT_TRY(llm_seq_new(e, &d->s[i]));
+        llm_batch_item p = {d->s[i], ids, ctx, false};
+        SMELT_TRY(llm_forward(e, &p, 1, NULL));
     }
-    double best = 1e30;
-    for (int r = 0; !err && r < REPS; r++) {
-        for (int i = 0; i < n; i++) {
-            llm_seq_truncate(s[i], ctx);
-            it[i] = (llm_batch_item){s[i], ids + ctx, 1, false};
-        }
-        double t0 = cpu_clock();
-        err = llm_forward(e, it, n, NULL);
-        double dt = cpu_clock() - t0;
-        if (dt < best) best = dt;
+    return NULL;
+}
+
+static smelt_err *shape_time(llm_engine *e, decode_shape *d, const int32_t *ids)
+{
+    for (int i = 0; i < d->n; i++) {
+        llm_seq_truncate(d->s[i], d->ctx);
+        d->it[i] = (llm_batch_item){d->s[i], ids + d->ctx, 1, false};
     }
-    for (int i = 0; s && i < n; i++) llm_seq_free(s[i]);
-    free(s);
-    free(it);
-    *out = best;
+    double t0 = cpu_clock();
+    SMELT_TRY(llm_forward(e, d->it, d->n, NULL));
+    double dt = cpu_clock() - t0;
+    if (dt < d->best) d->best = dt;
+    return NULL;
+}
+
+static void shape_free(decode_shape *d)
+{
+    for (int i = 0; d->s && i < d->n; i++) llm_seq_free(d->s[i]);
+    free(d->s);
+    free(d->it);
+}
+
+/* Minimum of each decode shape over DECODE_REPS rounds, the shapes interleaved so that load from
+ * other processes hits them alike. */
+static smelt_err *time_decodes(llm_engine *e, decode_shape *d, int n_shapes, const int32_t *ids)
+{
+    smelt_err *err = NULL;
+    for (int r = 0; !err && r < DECODE_REPS; r++)
+        for (int k = 0; !err && k < n_shapes; k++) err = shape_time(e, &d[k], ids);
     return err;
 }
 
@@ -80,14 +104,18 @@ smelt_err *stepcost_calibrate(llm_engine *e, int prompt_len, int max_batch, step
     if (!ids) return SMELT_ERR(SMELT_E_NOMEM, "out of memory");
     /* fixed, non-special ids: the cost does not depend on which tokens run */
     for (int i = 0; i <= ctx_hi; i++) ids[i] = 1 + (int32_t)((i * 2654435761u) % (uint32_t)(c->vocab_size - 1));
-    double d1_lo = 0, db_lo = 0, db_hi = 0, pre = 0;
-    smelt_err *err = time_decode(e, 1, ctx_lo, ids, &d1_lo);
-    if (!err) err = time_decode(e, b, ctx_lo, ids, &db_lo);
-    if (!err) err = time_decode(e, b, ctx_hi, ids, &db_hi);
+    decode_shape d[3] = {{0}};
+    double pre = 0;
+    smelt_err *err = shape_init(e, &d[0], 1, ctx_lo, ids);
+    if (!err) err = shape_init(e, &d[1], b, ctx_lo, ids);
+    if (!err) err = shape_init(e, &d[2], b, ctx_hi, ids);
+    if (!err) err = time_decodes(e, d, 3, ids);
     if (!err) err = time_prefill(e, ctx_hi, ids, &pre);
+    double d1_lo = d[0].best, db_lo = d[1].best, db_hi = d[2].best;
+    for (int k = 0; k < 3; k++) shape_free(&d[k]);
     free(ids);
     if (err) return err;
-    out->reps = REPS;
+    out->reps = DECODE_REPS;
     out->tc = ctx_hi > ctx_lo ? nonneg((db_hi - db_lo) / ((double)b * (ctx_hi - ctx_lo))) : 0;
     if (b > 1) {
         out->td = nonneg((db_lo - d1_lo) / (b - 1) - ctx_lo * out->tc);

@@ -13,8 +13,10 @@ q=0; [ $SANITIZED = 1 ] && q=4
 abs | jq --argjson q $q '.domains |= map(if .name == "quotes" then (if $q > 0 then .max_windows = $q else del(.max_windows) end) else .max_windows = 8 end)' >"$TMP/s1.json"
 # S2: 8 windows a domain, for the gate runs
 abs | jq '.domains |= map(.max_windows = 8)' >"$TMP/s2.json"
-# S0: perplexity of one window, no reference, for the workload runs
-jq -n --arg f "$ROOT/data/quotes.val.txt" '{name: "s0", domains: [{name: "quotes", file: $f, max_windows: 1, metrics: ["perplexity"]}]}' >"$TMP/s0.json"
+# S0: one quotes window against the reference, for the workload runs and the report
+abs | jq '.name = "s0" | .domains |= map(select(.name == "quotes") | .max_windows = 1) | del(.canaries)' >"$TMP/s0.json"
+# SP: perplexity only (no reference model)
+jq -n --arg f "$ROOT/data/quotes.val.txt" '{name: "sp", domains: [{name: "quotes", file: $f, max_windows: 1, metrics: ["perplexity"]}]}' >"$TMP/sp.json"
 
 # --- the teacher against itself
 expect_exit 0 "$SMELT" eval models/llama-teacher --suite "$TMP/s1.json" -o "$TMP/t1.json" --json
@@ -31,7 +33,7 @@ for d in prose quotes code; do
   expect_eq "$d top1" "$(jq .domains.$d.top1 "$r")" 1
   expect_eq "$d ppl increase" "$(jq .domains.$d.ppl_increase_pct "$r")" 0
 done
-expect_eq "canaries" "$(jq '[.canaries[].passed] | join(",")' "$r")" "true,true"
+expect_eq "canaries" "$(jq -r '[.canaries[].passed] | join(",")' "$r")" "true,true"
 expect_eq "canary ids" "$(jq -c '.canaries[1].output_ids' "$r")" "$(jq -c .greedy.output_ids $T)"
 # provenance: every source file with its real SHA-256
 cfg_sha=$(sha256sum models/llama-teacher/config.json | cut -d' ' -f1)
@@ -60,11 +62,6 @@ for d in prose quotes code; do
 done
 [ "$(grep -c '<failure' "$TMP/tiny.xml")" = 10 ] || fail "tiny-llama: $(grep -c '<failure' "$TMP/tiny.xml") failures in the junit, expected 10"
 xmllint --noout "$TMP/tiny.xml" || fail "junit is not well-formed XML"
-if [ $SANITIZED = 0 ]; then # tiny-llama's quotes perplexity over the whole file matches its own reference.json
-  expect_exit 0 "$SMELT" eval models/tiny-llama --suite "$TMP/s1.json" -o "$TMP/tiny1.json"
-  expect_close "tiny quotes ppl" "$(jq .domains.quotes.ppl "$TMP/tiny1.json")" "$(jq .ppl.quotes.ppl models/tiny-llama/reference.json)"
-  expect_close "tiny quotes reference ppl" "$(jq .domains.quotes.reference_ppl "$TMP/tiny1.json")" "$(jq .ppl.quotes.ppl $T)"
-fi
 
 # --- a w8 artifact of the teacher passes; its result carries the artifact's provenance
 expect_exit 0 "$SMELT" quant models/llama-teacher -o "$TMP/w8.smelt" --scheme w8
@@ -101,22 +98,23 @@ expect_eq "scenarios" "$(jq -c '.cost.scenarios | keys' $w)" '["best","burst","e
 [ "$(jq '.cost.scenarios | .burst.monthly_usd > .expected.monthly_usd and .burst.monthly_requests == 2 * .expected.monthly_requests' $w)" = true ] || fail "burst scenario: $(jq .cost.scenarios.burst $w)"
 # static batching, closed loop: batches never exceed the concurrency; a long-input profile is fitted to the context
 jq '.requests = 4 | .arrival = {process: "closed", concurrency: 2}' evals/workloads/summarization.json >"$TMP/sum.json"
-expect_exit 0 "$SMELT" eval models/tiny-llama --suite "$TMP/s0.json" --workload "$TMP/sum.json" --hardware evals/hardware/h100-cloud.json -o "$TMP/sum_out.json"
-expect_eq "static batches" "$(jq -c '.workload.batch_size.steps_by_size | keys' "$TMP/sum_out.json")" '["2"]'
+expect_exit 0 "$SMELT" eval models/tiny-llama --suite "$TMP/sp.json" --workload "$TMP/sum.json" --hardware evals/hardware/h100-cloud.json -o "$TMP/sum_out.json"
+# a static batch runs until its longest request ends, so it shrinks but never refills
+expect_eq "static batches" "$(jq -c '.workload.batch_size.steps_by_size | keys' "$TMP/sum_out.json")" '["1","2"]'
 expect_eq "fits context" "$(jq '.workload | .context_scale < 1 and .context == 512' "$TMP/sum_out.json")" true
 expect_eq "roofline" "$(jq -r '.cost.throughput_source | startswith("roofline")' "$TMP/sum_out.json")" true
 
 # --- report: all artifacts in the table, the chart with its axes and the Pareto front
-for m in tiny w8 base; do
-  src=models/tiny-llama; [ $m = w8 ] && src=$TMP/w8.smelt; [ $m = base ] && src=models/llama-teacher
-  expect_exit 0 "$SMELT" eval "$src" --suite "$TMP/s2.json" --workload "$TMP/chat6.json" --hardware evals/hardware/cpu-2core.json -o "$TMP/r_$m.json"
+for m in tiny w8; do
+  src=models/tiny-llama; [ $m = w8 ] && src=$TMP/w8.smelt
+  expect_exit 0 "$SMELT" eval "$src" --suite "$TMP/s0.json" --workload "$TMP/chat6.json" --hardware evals/hardware/cpu-2core.json -o "$TMP/r_$m.json"
 done
-expect_exit 0 "$SMELT" report "$TMP/r_tiny.json" "$TMP/r_w8.json" "$TMP/r_base.json" -o "$TMP/report"
+expect_exit 0 "$SMELT" report "$TMP/r_tiny.json" "$TMP/r_w8.json" "$TMP/w1.json" -o "$TMP/report"
 for p in models/tiny-llama "$TMP/w8.smelt" models/llama-teacher; do grep -q "^| $p |" "$TMP/report/report.md" || fail "report lacks $p"; done
 grep -q "^| models/tiny-llama | .*| yes |$" "$TMP/report/report.md" || fail "tiny-llama (cheapest) not on the Pareto front: $(cat "$TMP/report/report.md")"
 xmllint --noout "$TMP/report/quality_cost.svg" || fail "svg is not well-formed"
 for s in "cost per 1M output tokens (USD" "worst-domain perplexity increase (%)" "Pareto front"; do grep -q "$s" "$TMP/report/quality_cost.svg" || fail "svg lacks '$s'"; done
-expect_eq "svg points" "$(grep -c '<circle cx="[0-9.]*" cy="[0-9.]*" r="6"' "$TMP/report/quality_cost.svg")" 3
+expect_eq "svg points" "$(grep -c '<title>' "$TMP/report/quality_cost.svg")" 3
 
 # --- bad files: one line naming the file, the key and what was expected; exit 1 (gate: 2); no output written
 bad() { # bad NAME JSON EXPECTED-TEXT COMMAND-PREFIX...
