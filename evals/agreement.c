@@ -18,6 +18,7 @@ typedef struct {
     int vocab;
     double *nll, *ref_nll, *kl; /* [rows] */
     uint8_t *agree;
+    double *max_prob, *entropy; /* [rows], NULL unless per-window numbers are wanted */
 } rows_job;
 
 /* log-sum-exp of a row and its argmax */
@@ -40,6 +41,15 @@ static void score_rows(void *ctx, int64_t begin, int64_t end)
         int ac;
         double lc = lse_argmax(c, j->vocab, &ac);
         j->nll[r] = lc - c[j->targets[r]];
+        if (j->max_prob) {
+            double h = 0;
+            for (int i = 0; i < j->vocab; i++) {
+                double lp = (double)c[i] - lc;
+                h -= exp(lp) * lp;
+            }
+            j->max_prob[r] = exp((double)c[ac] - lc);
+            j->entropy[r] = h;
+        }
         if (!j->ref) continue;
         const float *f = j->ref + (size_t)r * j->vocab;
         int af;
@@ -58,6 +68,13 @@ static void score_rows(void *ctx, int64_t begin, int64_t end)
 smelt_err *agree_score(llm_engine *cand, llm_engine *ref, const int32_t *ids, size_t n_ids, int window, int max_windows, ppl_progress_fn progress,
                        void *ctx, agree_result *out)
 {
+    return agree_score_windows(cand, ref, ids, n_ids, window, max_windows, progress, ctx, out, NULL);
+}
+
+smelt_err *agree_score_windows(llm_engine *cand, llm_engine *ref, const int32_t *ids, size_t n_ids, int window, int max_windows, ppl_progress_fn progress,
+                               void *ctx, agree_result *out, agree_window **windows)
+{
+    if (windows) *windows = NULL;
     memset(out, 0, sizeof *out);
     const smelt_llm_config *c = llm_engine_config(cand);
     if (window < 2 || window > c->max_pos)
@@ -76,11 +93,12 @@ smelt_err *agree_score(llm_engine *cand, llm_engine *ref, const int32_t *ids, si
     size_t vocab = (size_t)c->vocab_size, rows = (size_t)WINDOWS_PER_BATCH * window;
     float *lc = malloc(rows * vocab * sizeof *lc);
     float *lr = two ? malloc(rows * vocab * sizeof *lr) : NULL;
-    double *stats = malloc(rows * 3 * sizeof *stats);
+    double *stats = malloc(rows * 5 * sizeof *stats);
+    agree_window *aw = windows ? calloc((size_t)n_win, sizeof *aw) : NULL;
     uint8_t *agree = malloc(rows);
     int32_t *targets = malloc(rows * sizeof *targets);
     llm_seq *sc[WINDOWS_PER_BATCH] = {0}, *sr[WINDOWS_PER_BATCH] = {0};
-    smelt_err *err = lc && (!two || lr) && stats && agree && targets ? NULL : SMELT_ERR(SMELT_E_NOMEM, "out of memory");
+    smelt_err *err = lc && (!two || lr) && stats && agree && targets && (!windows || aw) ? NULL : SMELT_ERR(SMELT_E_NOMEM, "out of memory");
     for (int i = 0; !err && i < WINDOWS_PER_BATCH; i++) {
         err = llm_seq_new(cand, &sc[i]);
         if (!err && two) err = llm_seq_new(ref, &sr[i]);
@@ -107,11 +125,20 @@ smelt_err *agree_score(llm_engine *cand, llm_engine *ref, const int32_t *ids, si
          * and is scored as a dummy (target 0) then skipped below. */
         for (int b = 0; b < nb; b++)
             for (int t = 0; t < window; t++) targets[b * window + t] = t + 1 < window ? ic[b].tokens[t + 1] : 0;
-        rows_job job = {lc, two ? lr : NULL, targets, (int)vocab, stats, stats + rows, stats + 2 * rows, agree};
+        rows_job job = {lc,    two ? lr : NULL, targets, (int)vocab, stats, stats + rows, stats + 2 * rows, agree, aw ? stats + 3 * rows : NULL,
+                        aw ? stats + 4 * rows : NULL};
         smelt_parallel_for((int64_t)nb * window, 16, score_rows, &job);
         for (int b = 0; b < nb; b++)
             for (int t = 0; t + 1 < window; t++) {
                 size_t r = (size_t)b * window + t;
+                if (aw) {
+                    agree_window *x = &aw[w0 + b];
+                    x->nll += stats[r];
+                    x->ref_nll += ref && two ? stats[rows + r] : stats[r];
+                    x->max_prob += stats[3 * rows + r] / (window - 1);
+                    x->entropy += stats[4 * rows + r] / (window - 1);
+                    x->agree += ref && two ? agree[r] : 1;
+                }
                 nll += stats[r];
                 if (ref && !two) { /* the candidate is its own reference */
                     ref_nll += stats[r];
@@ -133,7 +160,11 @@ smelt_err *agree_score(llm_engine *cand, llm_engine *ref, const int32_t *ids, si
     free(stats);
     free(agree);
     free(targets);
-    if (err) return err;
+    if (err) {
+        free(aw);
+        return err;
+    }
+    if (windows) *windows = aw;
     out->windows = n_win;
     out->windows_total = total;
     out->tokens_scored = n_win * (window - 1);

@@ -19,6 +19,14 @@ typedef struct {
     double top1;                  /* share of positions whose argmax agrees */
 } agree_result;
 
+/* Per-window numbers, for cascades (evals/cascade.h): NLL sums of both models, the candidate's
+ * mean max probability and mean entropy (nats) over the window's scored positions, and how many
+ * of them agree with the reference's argmax. */
+typedef struct {
+    double nll, ref_nll, max_prob, entropy;
+    int agree;
+} agree_window;
+
 /* Scores the windows of `window` tokens in ids (stride = window, the partial tail dropped). With
  * max_windows > 0 and fewer windows than the stream holds, window i of the max_windows is stream
  * window floor(i * total / max_windows), spread evenly. ref may be NULL (candidate perplexity only)
@@ -26,5 +34,8 @@ typedef struct {
  * vocabulary. */
 smelt_err *agree_score(llm_engine *cand, llm_engine *ref, const int32_t *ids, size_t n_ids, int window, int max_windows, ppl_progress_fn progress,
                        void *ctx, agree_result *out);
+/* The same, also filling *windows (malloc'd, out->windows entries; caller frees) when not NULL. */
+smelt_err *agree_score_windows(llm_engine *cand, llm_engine *ref, const int32_t *ids, size_t n_ids, int window, int max_windows, ppl_progress_fn progress,
+                               void *ctx, agree_result *out, agree_window **windows);
 
 #endif

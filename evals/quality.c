@@ -8,6 +8,7 @@
 #include "core/log.h"
 #include "evals/agreement.h"
 #include "evals/canary.h"
+#include "evals/cascade.h"
 
 static void show_progress(void *ctx, int64_t done, int64_t total)
 {
@@ -32,7 +33,10 @@ static smelt_err *run_domain(const eval_suite *s, const eval_domain *d, const ev
         smelt_progress_begin(&p, label, d->max_windows > 0 && d->max_windows < total ? d->max_windows : total);
         bool agree = d->kl || d->top1;
         double t0 = smelt_now();
-        err = smelt_err_wrap(agree_score(cand->engine, agree && ref ? ref->engine : NULL, ids, n_ids, s->window, d->max_windows, show_progress, &p, &r),
+        agree_window *aw = NULL;
+        bool cascade = s->has_cascade && ref;
+        err = smelt_err_wrap(agree_score_windows(cand->engine, (agree || cascade) && ref ? ref->engine : NULL, ids, n_ids, s->window, d->max_windows, show_progress,
+                                                 &p, &r, cascade ? &aw : NULL),
                              "%s: domain '%s' (%s)", s->path, d->name, d->file);
         smelt_progress_end(&p);
         if (!err) {
@@ -46,8 +50,10 @@ static smelt_err *run_domain(const eval_suite *s, const eval_domain *d, const ev
                 if (d->kl) json_object_set_new(o, "kl", json_real(r.kl));
                 if (d->top1) json_object_set_new(o, "top1", json_real(r.top1));
             }
+            if (aw) json_object_set_new(o, "cascade", cascade_sweep(&s->cascade, aw, (int)r.windows, s->window));
             *out = o;
         }
+        free(aw);
     }
     free(ids);
     free(text);

@@ -99,9 +99,34 @@ static smelt_err *parse_canary(const char *file, const char *parent, json_t *c, 
     return dup_or_nomem(source, &can->source);
 }
 
+static smelt_err *parse_cascade(eval_suite *s, json_t *c)
+{
+    static const char *const keys[] = {"confidence", "thresholds", NULL};
+    const char *f = s->path, *conf = "max_prob";
+    json_t *th;
+    SMELT_TRY(jf_keys(f, "cascade", c, keys));
+    SMELT_TRY(jf_string(f, "cascade", c, "confidence", false, &conf));
+    if (strcmp(conf, "entropy") == 0) s->cascade.entropy = true;
+    else if (strcmp(conf, "max_prob") != 0) return SMELT_ERR(SMELT_E_CORRUPT, "%s: 'cascade.confidence': expected \"max_prob\" or \"entropy\", found \"%s\"", f, conf);
+    SMELT_TRY(jf_array(f, "cascade", c, "thresholds", true, &th));
+    size_t n = json_array_size(th);
+    if (n == 0 || n > 1000) return SMELT_ERR(SMELT_E_CORRUPT, "%s: 'cascade.thresholds': expected 1 to 1000 numbers, found %zu", f, n);
+    if (!s->reference) return SMELT_ERR(SMELT_E_CORRUPT, "%s: 'cascade': a cascade falls back to the 'reference' model, expected one at the top level", f);
+    if (!(s->cascade.thresholds = malloc(n * sizeof(double)))) return SMELT_ERR(SMELT_E_NOMEM, "out of memory");
+    for (size_t i = 0; i < n; i++) {
+        json_t *v = json_array_get(th, i);
+        if (!json_is_number(v) || json_number_value(v) < 0)
+            return SMELT_ERR(SMELT_E_CORRUPT, "%s: 'cascade.thresholds[%zu]': expected a number >= 0, found %s", f, i, jf_type_name(v));
+        s->cascade.thresholds[i] = json_number_value(v);
+    }
+    s->cascade.n_thresholds = (int)n;
+    s->has_cascade = true;
+    return NULL;
+}
+
 static smelt_err *parse(eval_suite *s, json_t *root)
 {
-    static const char *const keys[] = {"name", "description", "reference", "window", "domains", "canaries", NULL};
+    static const char *const keys[] = {"name", "description", "reference", "window", "domains", "canaries", "cascade", NULL};
     const char *f = s->path, *name, *ref = NULL;
     long window = 256;
     json_t *domains, *canaries;
@@ -136,6 +161,9 @@ static smelt_err *parse(eval_suite *s, json_t *root)
             return SMELT_ERR(SMELT_E_CORRUPT, "%s: '%s.metrics': kl and top1 need a 'reference' model, expected one at the top level (or metrics [\"perplexity\"])", f,
                              parent);
     }
+    json_t *cascade;
+    SMELT_TRY(jf_object(f, "", root, "cascade", false, &cascade));
+    if (cascade) SMELT_TRY(parse_cascade(s, cascade));
     if (canaries) {
         s->canaries = calloc(json_array_size(canaries) + 1, sizeof *s->canaries);
         if (!s->canaries) return SMELT_ERR(SMELT_E_NOMEM, "out of memory");
@@ -190,6 +218,7 @@ void suite_free(eval_suite *s)
     }
     free(s->domains);
     free(s->canaries);
+    free(s->cascade.thresholds);
     free(s->reference);
     free(s->name);
     free(s->path);

@@ -15,6 +15,7 @@
 #include <stdint.h>
 
 #include "core/err.h"
+#include "evals/cascade.h"
 
 typedef struct {
     char *name;
@@ -40,6 +41,8 @@ typedef struct {
     int n_domains;
     eval_canary *canaries;
     int n_canaries;
+    bool has_cascade; /* "cascade": {"confidence": "max_prob"|"entropy", "thresholds": [...]} */
+    cascade_spec cascade;
     char sha256[65]; /* of the suite file's bytes, for the result's provenance */
 } eval_suite;
 

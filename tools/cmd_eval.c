@@ -9,6 +9,7 @@
 #include "core/io.h"
 #include "core/log.h"
 #include "evals/artifact_info.h"
+#include "evals/cascade.h"
 #include "evals/cost.h"
 #include "evals/quality.h"
 #include "evals/replay.h"
@@ -97,6 +98,21 @@ CMD(eval)
     if (!err) err = quality_run(suite, &ecand, suite->reference ? &eref : NULL, &domains, &canaries);
     if (!err && wl) err = replay_run(wl, ecand.engine, &workload);
     if (!err && hw) err = cost_run(hw, wl, workload, artifact, &cost);
+    /* A cascade's blended cost needs the reference's own cost on the same workload and hardware. */
+    if (!err && hw && suite->has_cascade && suite->reference) {
+        json_t *ref_workload = NULL, *ref_cost = NULL;
+        if (self_ref) ref_cost = json_incref(cost);
+        else err = replay_run(wl, eref.engine, &ref_workload);
+        if (!err && !ref_cost) err = cost_run(hw, wl, ref_workload, reference, &ref_cost);
+        if (!err) {
+            json_object_set_new(cost, "reference", json_pack("{s:O, s:O, s:O}", "usd_per_1m_input_tokens", json_object_get(ref_cost, "usd_per_1m_input_tokens"),
+                                                             "usd_per_1m_output_tokens", json_object_get(ref_cost, "usd_per_1m_output_tokens"), "usd_per_request",
+                                                             json_object_get(ref_cost, "usd_per_request")));
+            json_object_set_new(cost, "cascade", cascade_blend(domains, cost, ref_cost));
+        }
+        json_decref(ref_workload);
+        json_decref(ref_cost);
+    }
     if (!err) {
         int passed = 0;
         size_t i;

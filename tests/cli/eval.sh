@@ -15,6 +15,8 @@ abs | jq --argjson q $q '.domains |= map(if .name == "quotes" then (if $q > 0 th
 abs | jq '.domains |= map(.max_windows = 8)' >"$TMP/s2.json"
 # S0: one quotes window against the reference, for the workload runs and the report
 abs | jq '.name = "s0" | .domains |= map(select(.name == "quotes") | .max_windows = 1) | del(.canaries)' >"$TMP/s0.json"
+# S0C: the same with a cascade sweep (max probability below the threshold -> reference)
+jq '.cascade = {confidence: "max_prob", thresholds: [0, 0.3, 0.5, 1.01]}' "$TMP/s0.json" >"$TMP/s0c.json"
 # SP: perplexity only (no reference model)
 jq -n --arg f "$ROOT/data/quotes.val.txt" '{name: "sp", domains: [{name: "quotes", file: $f, max_windows: 1, metrics: ["perplexity"]}]}' >"$TMP/sp.json"
 
@@ -106,9 +108,16 @@ expect_eq "roofline" "$(jq -r '.cost.throughput_source | startswith("roofline")'
 
 # --- report: all artifacts in the table, the chart with its axes and the Pareto front
 for m in tiny w8; do
-  src=models/tiny-llama; [ $m = w8 ] && src=$TMP/w8.smelt
-  expect_exit 0 "$SMELT" eval "$src" --suite "$TMP/s0.json" --workload "$TMP/chat6.json" --hardware evals/hardware/cpu-2core.json -o "$TMP/r_$m.json"
+  src=models/tiny-llama; [ $m = w8 ] && src=$TMP/w8.smelt; s=s0; [ $m = tiny ] && s=s0c
+  expect_exit 0 "$SMELT" eval "$src" --suite "$TMP/$s.json" --workload "$TMP/chat6.json" --hardware evals/hardware/cpu-2core.json -o "$TMP/r_$m.json"
 done
+# cascade: threshold 0 never falls back (the student's numbers), 1.01 always (the reference's);
+# blended $ = student + share x reference
+c=$TMP/r_tiny.json
+expect_eq "cascade shares" "$(jq -c '[.domains.quotes.cascade.points[].fallback_share] | [first, last]' $c)" "[0,1]"
+expect_eq "cascade ends" "$(jq '.domains.quotes | (.cascade.points[0].ppl == .ppl) and (.cascade.points[-1].ppl == .reference_ppl) and (.cascade.points[-1].top1 == 1)' $c)" true
+expect_eq "cascade monotone" "$(jq '[.domains.quotes.cascade.points[].fallback_share] | . == sort' $c)" true
+expect_close "blended at share 1" "$(jq '.cost.cascade[-1].usd_per_1m_output_tokens' $c)" "$(jq '.cost | .usd_per_1m_output_tokens + .reference.usd_per_1m_output_tokens' $c)"
 expect_exit 0 "$SMELT" report "$TMP/r_tiny.json" "$TMP/r_w8.json" "$TMP/w1.json" -o "$TMP/report"
 for p in models/tiny-llama "$TMP/w8.smelt" models/llama-teacher; do grep -q "^| $p |" "$TMP/report/report.md" || fail "report lacks $p"; done
 grep -q "^| models/tiny-llama | .*| yes |$" "$TMP/report/report.md" || fail "tiny-llama (cheapest) not on the Pareto front: $(cat "$TMP/report/report.md")"
