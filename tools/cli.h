@@ -65,5 +65,8 @@ CMD(run);
 CMD(perplexity);
 CMD(quant);
 CMD(synth);
+CMD(eval);
+CMD(gate);
+CMD(report);
 
 #endif

@@ -21,6 +21,9 @@ static const command commands[] = {
     {"run", cmd_run, "generate text from a prompt (greedy or sampled), streamed"},
     {"perplexity", cmd_perplexity, "perplexity of a language model on a text file"},
     {"synth", cmd_synth, "write a random-weight Llama or GPT-2 checkpoint folder"},
+    {"eval", cmd_eval, "measure an artifact on a suite, a workload and a hardware profile"},
+    {"gate", cmd_gate, "pass or fail an eval result against a release policy (exit 0/1)"},
+    {"report", cmd_report, "Markdown table and quality-vs-cost SVG chart of eval results"},
 };
 
 static void print_commands(FILE *f)
