@@ -2,8 +2,8 @@
 # The demo: the longest pipeline smelt runs today, on the models bundled in models/.
 #   import (HF bf16 shards -> .smelt) -> verify checksums -> inspect -> export back to HF and
 #   check the round trip is byte-exact -> tokenize -> generate and measure perplexity per domain
-#   from the artifact -> quantize to int4 (GPTQ) and measure it the same way -> ONNX import.
-# Later stages (eval, gate, report) join here as they land.
+#   from the artifact -> quantize to int4 (GPTQ) and measure it the same way -> eval suite +
+#   workload replay + cost -> gate against the strict policy -> report -> ONNX import.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 make -s -j"$(nproc)"
@@ -34,6 +34,22 @@ $smelt quant "$out/teacher.smelt" -o "$out/teacher-w4-gptq.smelt" --scheme w4 --
   --calib data/prose.train.txt --calib data/quotes.train.txt --calib data/code.train.txt | tail -1
 echo "== perplexity of the int4 artifact on each domain (compare with the float lines above)"
 for d in prose quotes code; do $smelt perplexity "$out/teacher-w4-gptq.smelt" data/$d.val.txt; done
+echo "== evaluate the float teacher (the baseline), its int4 artifact and tiny-llama on the bundled suite,"
+echo "   with the chat workload replayed on this CPU's hardware profile"
+for a in teacher:"$out/teacher.smelt" w4-gptq:"$out/teacher-w4-gptq.smelt" tiny-llama:models/tiny-llama; do
+  $smelt eval "${a#*:}" --suite evals/suites/bundled.json --workload evals/workloads/chat.json \
+    --hardware evals/hardware/cpu-2core.json -o "$out/eval-${a%%:*}.json"
+done
+echo "== gate each against the strict release policy (exit 0 pass, 1 fail)"
+for a in teacher w4-gptq tiny-llama; do
+  rc=0
+  $smelt gate "$out/eval-$a.json" --policy evals/policies/strict.json --baseline "$out/eval-teacher.json" \
+    --junit "$out/gate-$a.xml" --markdown "$out/gate-$a.md" || rc=$?
+  echo "$a: gate exit $rc"
+done
+echo "== report: Markdown table and the quality vs cost chart"
+$smelt report "$out"/eval-*.json -o "$out/report"
+sed -n 1,20p "$out/report/report.md"
 echo "== import the ONNX models"
 $smelt import models/tiny-llama/model.onnx -o "$out/tiny-llama-onnx.smelt"
 $smelt import models/fashion-cnn/model.onnx -o "$out/fashion-cnn.smelt"
