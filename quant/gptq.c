@@ -13,7 +13,6 @@
 /* LAPACK's Fortran interface (OpenBLAS exports it; Debian has no LAPACKE in the same package) */
 extern void dpotrf_(const char *uplo, const int *n, double *a, const int *lda, int *info);
 extern void dpotri_(const char *uplo, const int *n, double *a, const int *lda, int *info);
-extern void dpotrs_(const char *uplo, const int *n, const int *nrhs, const double *a, const int *lda, double *b, const int *ldb, int *info);
 
 #define GPTQ_BLOCK 128
 
@@ -200,36 +199,4 @@ smelt_err *gptq_quantize(float *W, int rows, int cols, double *H, double damp, b
     }
     free(U), free(perm), free(Hp), free(Wp);
     return err;
-}
-
-smelt_err *gptq_float_target(float *W, int rows, int cols, const double *H, const double *C, double damp)
-{
-    size_t nn = (size_t)cols * cols, nw = (size_t)rows * cols;
-    double *Hd = malloc(nn * sizeof *Hd), *A = malloc(nw * sizeof *A), *Wd = malloc(nw * sizeof *Wd);
-    if (!Hd || !A || !Wd) {
-        free(Hd), free(A), free(Wd);
-        return SMELT_ERR(SMELT_E_NOMEM, "out of memory for the float target (%d x %d)", rows, cols);
-    }
-    /* the same dampening gptq_quantize applies, so the target is the least-squares weight of the
-     * problem GPTQ then solves */
-    memcpy(Hd, H, nn * sizeof *Hd);
-    double mean_diag = 0;
-    for (int i = 0; i < cols; i++) {
-        if (Hd[(size_t)i * cols + i] == 0) Hd[(size_t)i * cols + i] = 1;
-        mean_diag += Hd[(size_t)i * cols + i];
-    }
-    mean_diag /= cols;
-    for (int i = 0; i < cols; i++) Hd[(size_t)i * cols + i] += damp * mean_diag;
-    for (size_t i = 0; i < nw; i++) Wd[i] = W[i];
-    /* A = W C, then each row a of A solved against H: W* = A H^-1 (H symmetric, so A's rows are
-     * the right-hand sides as LAPACK's column-major reads them) */
-    cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, rows, cols, cols, 1.0, Wd, cols, C, cols, 0.0, A, cols);
-    int info = 0;
-    dpotrf_("L", &cols, Hd, &cols, &info);
-    if (info == 0) dpotrs_("L", &cols, &rows, Hd, &cols, A, &cols, &info);
-    if (info == 0)
-        for (size_t i = 0; i < nw; i++) W[i] = (float)A[i];
-    free(Hd), free(A), free(Wd);
-    return info ? SMELT_ERR(SMELT_E_INVALID, "the calibration Hessian is not positive definite (LAPACK info %d); use more calibration data or a larger damp", info)
-                : NULL;
 }

@@ -29,11 +29,4 @@
 smelt_err *gptq_quantize(float *W, int rows, int cols, double *H, double damp, bool act_order, bool clip, const quant_scheme *s, void *q,
                          float *scale, uint8_t *zero);
 
-/* The float target: GPTQ fits Q to the layer's outputs on the inputs X the quantized model
- * computes, W X, while the float model computed W X_f from its own inputs X_f. Replacing W by the
- * least-squares weight W* = W C H^-1 (C = 2 X_f^T X / n, H as above, dampened alike) makes
- * ||X (W* - Q)^T|| measure the distance to the float model's outputs, so each layer also corrects
- * the error the quantized layers before it left in its inputs. */
-smelt_err *gptq_float_target(float *W, int rows, int cols, const double *H, const double *C, double damp);
-
 #endif

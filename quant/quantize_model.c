@@ -53,7 +53,7 @@ static smelt_err *check_recipe(const smelt_model *m, const quant_recipe *r)
 
 /* Quantizes tensor index ti, by RTN or, given its Hessian H ([cols][cols], consumed), by GPTQ;
  * adds its scale (and zero) tensors. */
-static smelt_err *quantize_tensor(smelt_model *m, int ti, const quant_recipe *r, const quant_scheme *s, double *H, const double *C, quant_report *rep)
+static smelt_err *quantize_tensor(smelt_model *m, int ti, const quant_recipe *r, const quant_scheme *s, double *H, quant_report *rep)
 {
     bool gptq = strcmp(r->method, "gptq") == 0 || (H && getenv("SMELT_AWQ_GPTQ")); /* EXPERIMENT: remove */
     smelt_tensor *t = &m->tensors[ti];
@@ -79,8 +79,7 @@ static smelt_err *quantize_tensor(smelt_model *m, int ti, const quant_recipe *r,
             return SMELT_ERR(SMELT_E_NOMEM, "weight '%s': out of memory", t->name);
         }
         memcpy(w_orig, w, n * sizeof *w_orig);
-        smelt_err *err = C ? smelt_err_wrap(gptq_float_target(w, rows, cols, H, C, r->damp), "weight '%s'", t->name) : NULL;
-        if (!err) err = smelt_err_wrap(gptq_quantize(w, rows, cols, H, r->damp, r->act_order, r->clip, s, q, scale, zero), "weight '%s'", t->name);
+        smelt_err *err = smelt_err_wrap(gptq_quantize(w, rows, cols, H, r->damp, r->act_order, r->clip, s, q, scale, zero), "weight '%s'", t->name);
         if (err) {
             free(w), free(w_orig);
             return err;
@@ -146,31 +145,8 @@ typedef struct {
     float *tmp;              /* one batch's X^T X */
     int64_t n;               /* tokens seen (every kind sees the same tokens) */
     int only;                /* the one input kind wanted, or -1 for all */
-    /* float target (GPTQ): the float model's inputs to the same projection on the same tokens,
-     * X_f, kept a batch at a time, and C = sum of X_f^T X over the calibration tokens */
-    double *C[LLM_IN_COUNT];
-    float *xf, *ctmp;
-    size_t xf_cap;
-    int xf_T;
     bool oom;
 } hess_acc;
-
-static void capture_float(void *ctx, int layer, llm_input_kind kind, const float *x, int T, int dim)
-{
-    hess_acc *a = ctx;
-    if (layer != a->layer || a->oom || (int)kind != a->only) return;
-    size_t need = (size_t)T * dim;
-    if (need > a->xf_cap) {
-        float *t = realloc(a->xf, need * sizeof *t);
-        if (!t) {
-            a->oom = true;
-            return;
-        }
-        a->xf = t, a->xf_cap = need;
-    }
-    memcpy(a->xf, x, need * sizeof *x);
-    a->xf_T = T;
-}
 
 static void capture_hessian(void *ctx, int layer, llm_input_kind kind, const float *x, int T, int dim)
 {
@@ -195,21 +171,6 @@ static void capture_hessian(void *ctx, int layer, llm_input_kind kind, const flo
     for (int i = 0; i < dim; i++)
         for (int j = i; j < dim; j++) H[(size_t)i * dim + j] += a->tmp[(size_t)i * dim + j];
     if ((int)kind == (a->only >= 0 ? a->only : LLM_IN_QKV)) a->n += T;
-    if (a->xf_T > 0 && (int)kind == a->only) {
-        if (a->xf_T != T) {
-            a->oom = true; /* cannot happen: both engines ran the same batch */
-            return;
-        }
-        if (!a->C[kind]) a->C[kind] = calloc((size_t)dim * dim, sizeof(double));
-        if (!a->ctmp) a->ctmp = malloc((size_t)dim * dim * sizeof(float));
-        if (!a->C[kind] || !a->ctmp) {
-            a->oom = true;
-            return;
-        }
-        cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, dim, dim, T, 1.0f, a->xf, dim, x, dim, 0.0f, a->ctmp, dim);
-        for (size_t i = 0; i < (size_t)dim * dim; i++) a->C[kind][i] += a->ctmp[i];
-        a->xf_T = 0;
-    }
 }
 
 /* H = 2 X^T X / n, mirrored into the lower triangle */
@@ -231,50 +192,39 @@ static llm_input_kind input_kind(const char *node, bool gpt2)
 }
 
 /* Runs the calibration windows through blocks 0..layer (earlier blocks already quantized). */
-static smelt_err *collect_hessians(smelt_model *m, const quant_recipe *r, int layer, hess_acc *acc, llm_engine *float_engine)
+static smelt_err *collect_hessians(smelt_model *m, const quant_recipe *r, int layer, hess_acc *acc)
 {
     llm_engine *e = NULL;
     SMELT_TRY(llm_engine_new(m, &e));
     llm_engine_set_capture(e, capture_hessian, acc, layer);
-    if (float_engine) llm_engine_set_capture(float_engine, capture_float, acc, layer);
     enum { BATCH = 4 };
-    llm_seq *seqs[BATCH] = {0}, *fseqs[BATCH] = {0};
+    llm_seq *seqs[BATCH] = {0};
     smelt_err *err = NULL;
     for (int i = 0; !err && i < BATCH; i++) err = llm_seq_new(e, &seqs[i]);
-    for (int i = 0; !err && float_engine && i < BATCH; i++) err = llm_seq_new(float_engine, &fseqs[i]);
     for (int w0 = 0; !err && w0 < r->n_calib; w0 += BATCH) {
-        llm_batch_item items[BATCH], fitems[BATCH];
+        llm_batch_item items[BATCH];
         int nb = r->n_calib - w0 < BATCH ? r->n_calib - w0 : BATCH;
         for (int b = 0; b < nb; b++) {
             llm_seq_truncate(seqs[b], 0);
             items[b] = (llm_batch_item){seqs[b], r->calib + (size_t)(w0 + b) * r->calib_window, r->calib_window, false};
-            if (float_engine) {
-                llm_seq_truncate(fseqs[b], 0);
-                fitems[b] = (llm_batch_item){fseqs[b], items[b].tokens, items[b].n_tokens, false};
-            }
         }
-        /* the float model first: its inputs wait in acc->xf for the quantized model's */
-        if (float_engine) err = llm_forward(float_engine, fitems, nb, NULL);
-        if (!err) err = llm_forward(e, items, nb, NULL);
+        err = llm_forward(e, items, nb, NULL);
         if (!err && acc->oom) err = SMELT_ERR(SMELT_E_NOMEM, "out of memory for the calibration Hessians");
     }
-    for (int i = 0; i < BATCH; i++) llm_seq_free(seqs[i]), llm_seq_free(fseqs[i]);
-    if (float_engine) llm_engine_set_capture(float_engine, NULL, NULL, -1);
+    for (int i = 0; i < BATCH; i++) llm_seq_free(seqs[i]);
     llm_engine_free(e);
     for (int k = 0; !err && k < LLM_IN_COUNT; k++)
         if (acc->H[k]) {
             finish_hessian(acc->H[k], acc->dim[k], acc->n);
             for (int i = 0; i < acc->dim[k]; i++) acc->xabs[k][i] /= (double)acc->n;
-            if (acc->C[k])
-                for (size_t i = 0; i < (size_t)acc->dim[k] * acc->dim[k]; i++) acc->C[k][i] *= 2.0 / (double)acc->n;
         }
     return err;
 }
 
 static void hess_free(hess_acc *a)
 {
-    for (int k = 0; k < LLM_IN_COUNT; k++) free(a->H[k]), free(a->xabs[k]), free(a->C[k]);
-    free(a->tmp), free(a->xf), free(a->ctmp);
+    for (int k = 0; k < LLM_IN_COUNT; k++) free(a->H[k]), free(a->xabs[k]);
+    free(a->tmp);
 }
 
 /* The layer a block's node belongs to ("l3.q_proj" -> 3), -1 for others. */
@@ -462,10 +412,6 @@ smelt_err *quantize_llm(smelt_model *m, const quant_recipe *r, quant_progress_fn
     if (!scheme_of || !sens_of) err = SMELT_ERR(SMELT_E_NOMEM, "out of memory");
     for (int i = 0; !err && i < m->n_tensors; i++) scheme_of[i] = r->scheme, sens_of[i] = -1;
     if (!err && r->avg_bits > 0) err = plan_mixed(m, r, progress, ctx, scheme_of, sens_of, &achieved_bits);
-    /* GPTQ's float target: an engine on the float weights, bound before any is replaced (it
-     * keeps pointers to the float data, which quantizing leaves in place) */
-    llm_engine *float_engine = NULL;
-    if (!err && gptq && r->float_target) err = llm_engine_new(m, &float_engine);
     /* calibrated methods go block by block, each on the outputs of the blocks already quantized;
      * RTN takes every weight in one pass (layer -1). GPTQ goes further, input by input within a
      * block ("true sequential"): o_proj's Hessian comes from attention computed with q/k/v
@@ -474,7 +420,7 @@ smelt_err *quantize_llm(smelt_model *m, const quant_recipe *r, quant_progress_fn
     for (int step = calibrated ? 0 : -1; !err && step < (calibrated ? m->llm.n_layers * n_pass : 0); step++) {
         int layer = calibrated ? step / n_pass : -1, pass = gptq ? step % n_pass : -1;
         hess_acc acc = {.layer = layer, .only = pass};
-        if (calibrated) err = collect_hessians(m, r, layer, &acc, float_engine);
+        if (calibrated) err = collect_hessians(m, r, layer, &acc);
         if (!err && awq) {
             float a[4];
             err = awq_layer(m, layer, &acc, &r->scheme, a);
@@ -503,19 +449,18 @@ smelt_err *quantize_llm(smelt_model *m, const quant_recipe *r, quant_progress_fn
             }
             int ti = (int)(t - m->tensors);
             if (getenv("SMELT_AWQ_FOLD_ONLY")) { free(H); continue; } /* EXPERIMENT: remove */
-            err = quantize_tensor(m, ti, r, &scheme_of[ti], H, gptq ? acc.C[input_kind(nd->name, gpt2)] : NULL, &rep[k]);
+            err = quantize_tensor(m, ti, r, &scheme_of[ti], H, &rep[k]);
             free(H);
             if (!err) rep[k++].sensitivity = sens_of[ti];
             if (progress) progress(ctx, k, total);
         }
         hess_free(&acc);
     }
-    llm_engine_free(float_engine);
     json_t *q = json_pack("{s:s, s:i, s:i, s:b, s:b}", "method", r->method, "bits", r->scheme.bits, "group", r->scheme.bits == 8 ? 0 : r->scheme.group,
                           "asym", r->scheme.asym, "clip", r->clip || awq);
     if (q && calibrated)
         json_object_update_new(q, json_pack("{s:i, s:i}", "calib_windows", r->n_calib, "calib_window", r->calib_window));
-    if (q && gptq) json_object_update_new(q, json_pack("{s:f, s:b, s:b}", "damp", r->damp, "act_order", r->act_order, "float_target", r->float_target));
+    if (q && gptq) json_object_update_new(q, json_pack("{s:f, s:b}", "damp", r->damp, "act_order", r->act_order));
     if (q && awq) json_object_set(q, "awq_alpha", alphas); /* per block: q/k/v, o, gate/up, down */
     if (q && r->avg_bits > 0)
         json_object_update_new(q, json_pack("{s:f, s:f, s:i}", "avg_bits_budget", r->avg_bits, "avg_bits", achieved_bits, "sensitivity_windows",

@@ -47,7 +47,7 @@ CMD(quant)
     double damp = 0.01, avg_bits = 0;
     long sens_windows = 16;
     cli_strs calib = {0};
-    bool asym = false, json = false, clip = false, act_order = false, float_target = false;
+    bool asym = false, json = false, clip = false, act_order = false;
     const cli_opt opts[] = {
         {"output", 'o', OPT_STR, &out, "OUT.smelt", "artifact to write (required)"},
         {"scheme", 0, OPT_STR, &scheme, "SCHEME", "w8 or w4 (required)"},
@@ -56,7 +56,6 @@ CMD(quant)
         {"method", 0, OPT_STR, &method, "M", "rtn (round to nearest; the default), gptq or awq"},
         {"clip", 0, OPT_FLAG, &clip, NULL, "rtn, gptq: search each group's range for the least error"},
         {"act-order", 0, OPT_FLAG, &act_order, NULL, "gptq: quantize columns by decreasing activation energy"},
-        {"float-target", 0, OPT_FLAG, &float_target, NULL, "gptq: fit the float model's outputs, not the quantized inputs' own"},
         {"calib", 0, OPT_STRS, &calib, "FILE[:TOKENS]", "gptq, awq: calibration text (repeatable)"},
         {"calib-tokens", 0, OPT_INT, &calib_tokens, "N", "gptq, awq: calibration tokens in all (default 32768)"},
         {"damp", 0, OPT_DOUBLE, &damp, "D", "gptq: Hessian dampening, a fraction of its mean diagonal (0.01)"},
@@ -72,7 +71,7 @@ CMD(quant)
         fprintf(stderr, "smelt quant: missing %s\nusage: %s\n", !out ? "-o OUT.smelt" : "--scheme", info.usage);
         return 2;
     }
-    quant_recipe r = {.scheme = {0, (int)group, asym}, .method = method, .clip = clip, .act_order = act_order, .float_target = float_target, .calib_window = 256, .damp = damp,
+    quant_recipe r = {.scheme = {0, (int)group, asym}, .method = method, .clip = clip, .act_order = act_order, .calib_window = 256, .damp = damp,
                       .avg_bits = avg_bits, .sens_windows = (int)sens_windows};
     int32_t *calib_ids = NULL;
     smelt_err *err = NULL;
