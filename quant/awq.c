@@ -41,8 +41,7 @@ smelt_err *awq_search(const float *const *W, const int *rows, int n_w, int cols,
     if (!Hf || !Ws || !E || !s || !q || !scale || !zero) err = SMELT_ERR(SMELT_E_NOMEM, "out of memory for the AWQ search (%d x %d)", max_rows, cols);
     for (size_t i = 0; !err && i < (size_t)cols * cols; i++) Hf[i] = (float)H[i];
     double best = INFINITY;
-    int kmax = getenv("SMELT_AWQ_NOSCALE") ? 1 : AWQ_GRID; /* EXPERIMENT: remove */
-    for (int k = 0; !err && k < kmax; k++) {
+    for (int k = 0; !err && k < AWQ_GRID; k++) {
         float a = (float)k / AWQ_GRID, mx = 0, mn = INFINITY;
         for (int c = 0; c < cols; c++) {
             s[c] = powf(fmaxf(xabs[c], 1e-4f), a);

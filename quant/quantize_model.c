@@ -21,8 +21,9 @@ static bool is_block_linear(const smelt_node *n) { return strcmp(n->op, "Linear"
 static smelt_err *check_recipe(const smelt_model *m, const quant_recipe *r)
 {
     const quant_scheme *s = &r->scheme;
-    bool gptq = strcmp(r->method, "gptq") == 0, awq = strcmp(r->method, "awq") == 0;
-    if (!gptq && !awq && strcmp(r->method, "rtn") != 0) return SMELT_ERR(SMELT_E_INVALID, "unknown method '%s' (supported: rtn, gptq, awq)", r->method);
+    bool gptq = strcmp(r->method, "gptq") == 0, awq = strcmp(r->method, "awq") == 0 || strcmp(r->method, "awq-gptq") == 0;
+    if (!gptq && !awq && strcmp(r->method, "rtn") != 0)
+        return SMELT_ERR(SMELT_E_INVALID, "unknown method '%s' (supported: rtn, gptq, awq, awq-gptq)", r->method);
     if ((gptq || awq) && (!r->calib || r->n_calib < 1 || r->calib_window < 2))
         return SMELT_ERR(SMELT_E_INVALID, "%s needs calibration text (--calib FILE[:TOKENS])", r->method);
     if (gptq && !(r->damp > 0 && r->damp < 1)) return SMELT_ERR(SMELT_E_INVALID, "damp %g, expected between 0 and 1", r->damp);
@@ -55,7 +56,8 @@ static smelt_err *check_recipe(const smelt_model *m, const quant_recipe *r)
  * adds its scale (and zero) tensors. */
 static smelt_err *quantize_tensor(smelt_model *m, int ti, const quant_recipe *r, const quant_scheme *s, double *H, quant_report *rep)
 {
-    bool gptq = strcmp(r->method, "gptq") == 0 || (H && getenv("SMELT_AWQ_GPTQ")); /* EXPERIMENT: remove */
+    /* GPTQ's rounding: gptq, and awq-gptq after its scales */
+    bool gptq = strcmp(r->method, "gptq") == 0 || strcmp(r->method, "awq-gptq") == 0;
     smelt_tensor *t = &m->tensors[ti];
     int rows = (int)t->shape[0], cols = (int)t->shape[1], group = s->bits == 8 ? cols : s->group, ng = cols / group;
     size_t n = (size_t)rows * cols;
@@ -86,10 +88,8 @@ static smelt_err *quantize_tensor(smelt_model *m, int ti, const quant_recipe *r,
         }
         free(w);
         w = w_orig;
-    } else if (getenv("SMELT_AWQ_NOCLIP") && H) { /* EXPERIMENT: remove */
-        rtn_quantize(w, rows, cols, s, q, scale, zero);
-    } else if (H || r->clip) {
-        clip_quantize(w, rows, cols, s, H, q, scale, zero); /* AWQ (with its Hessian) or RTN --clip */
+    } else if (r->clip) {
+        clip_quantize(w, rows, cols, s, H, q, scale, zero); /* the range search on output error (awq) or weight error (rtn) */
     } else {
         rtn_quantize(w, rows, cols, s, q, scale, zero);
     }
@@ -393,7 +393,7 @@ smelt_err *quantize_llm(smelt_model *m, const quant_recipe *r, quant_progress_fn
     *rep_out = NULL;
     *n_rep = 0;
     SMELT_TRY(check_recipe(m, r));
-    bool gptq = strcmp(r->method, "gptq") == 0, awq = strcmp(r->method, "awq") == 0, calibrated = gptq || awq;
+    bool gptq = strcmp(r->method, "gptq") == 0, awq = strcmp(r->method, "awq") == 0 || strcmp(r->method, "awq-gptq") == 0, calibrated = gptq || awq;
     bool gpt2 = strcmp(m->llm.pos, "learned") == 0;
     int total = 0;
     for (int i = 0; i < m->n_nodes; i++) total += is_block_linear(&m->nodes[i]);
@@ -448,7 +448,6 @@ smelt_err *quantize_llm(smelt_model *m, const quant_recipe *r, quant_progress_fn
                 memcpy(H, acc.H[kind], (size_t)dim * dim * sizeof *H);
             }
             int ti = (int)(t - m->tensors);
-            if (getenv("SMELT_AWQ_FOLD_ONLY")) { free(H); continue; } /* EXPERIMENT: remove */
             err = quantize_tensor(m, ti, r, &scheme_of[ti], H, &rep[k]);
             free(H);
             if (!err) rep[k++].sensitivity = sens_of[ti];
@@ -457,10 +456,10 @@ smelt_err *quantize_llm(smelt_model *m, const quant_recipe *r, quant_progress_fn
         hess_free(&acc);
     }
     json_t *q = json_pack("{s:s, s:i, s:i, s:b, s:b}", "method", r->method, "bits", r->scheme.bits, "group", r->scheme.bits == 8 ? 0 : r->scheme.group,
-                          "asym", r->scheme.asym, "clip", r->clip || awq);
+                          "asym", r->scheme.asym, "clip", r->clip);
     if (q && calibrated)
         json_object_update_new(q, json_pack("{s:i, s:i}", "calib_windows", r->n_calib, "calib_window", r->calib_window));
-    if (q && gptq) json_object_update_new(q, json_pack("{s:f, s:b}", "damp", r->damp, "act_order", r->act_order));
+    if (q && (gptq || strcmp(r->method, "awq-gptq") == 0)) json_object_update_new(q, json_pack("{s:f, s:b}", "damp", r->damp, "act_order", r->act_order));
     if (q && awq) json_object_set(q, "awq_alpha", alphas); /* per block: q/k/v, o, gate/up, down */
     if (q && r->avg_bits > 0)
         json_object_update_new(q, json_pack("{s:f, s:f, s:i}", "avg_bits_budget", r->avg_bits, "avg_bits", achieved_bits, "sensitivity_windows",

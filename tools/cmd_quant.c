@@ -13,7 +13,7 @@
 static const cli_cmd_info info = {
     "quant",
     "Quantize the linear layers of a language model (or an ONNX graph's weights) into a .smelt artifact.",
-    "smelt quant IN -o OUT.smelt --scheme w8|w4 [--group 32|64|128] [--asym] [--method rtn|gptq|awq]\n"
+    "smelt quant IN -o OUT.smelt --scheme w8|w4 [--group 32|64|128] [--asym] [--method rtn|gptq|awq|awq-gptq]\n"
     "                  [--clip] [--act-order] [--calib FILE[:TOKENS]]... [--calib-tokens N] [--damp D] [--json]",
     "IN is a Hugging Face folder, an .onnx graph or a .smelt artifact of a float model. For an ONNX\n"
     "graph, --scheme w8 makes every weight read only by MatMul, Gemm or Conv int8 per output channel\n"
@@ -27,8 +27,9 @@ static const cli_cmd_info info = {
     "the already quantized ones; --damp (0.01) steadies the Hessian; --act-order takes the columns by\n"
     "decreasing input energy (group ranges then fixed up front). --method awq scales each input channel\n"
     "by its activation size to a power searched on the calibration text (the inverse folded into the\n"
-    "preceding norm or projection), then rounds each group to the range that least changes the layer's\n"
-    "outputs. --clip gives RTN that range search on weight error alone. Prints a table of every weight's bits and\n"
+    "preceding norm or projection), then rounds to nearest (with --clip, each group to the range that\n"
+    "least changes the layer's outputs); awq-gptq rounds the scaled weights by GPTQ instead. --clip\n"
+    "gives RTN a range search on weight error. Prints a table of every weight's bits and\n"
     "relative reconstruction error ||W - Q(W)|| / ||W||; --json prints {\"output\", \"scheme\",\n"
     "\"bits_per_weight\", \"bytes_before\", \"bytes_after\", \"layers\": [{\"tensor\", \"bits\",\n"
     "\"group\", \"rel_err\"}]}. Deterministic: the same input and options give the same tensors.",
@@ -53,11 +54,11 @@ CMD(quant)
         {"scheme", 0, OPT_STR, &scheme, "SCHEME", "w8 or w4 (required)"},
         {"group", 0, OPT_INT, &group, "N", "w4: input features a scale (32, 64 or 128; default 128)"},
         {"asym", 0, OPT_FLAG, &asym, NULL, "w4: a zero point a group (asymmetric)"},
-        {"method", 0, OPT_STR, &method, "M", "rtn (round to nearest; the default), gptq or awq"},
-        {"clip", 0, OPT_FLAG, &clip, NULL, "rtn, gptq: search each group's range for the least error"},
+        {"method", 0, OPT_STR, &method, "M", "rtn (round to nearest; the default), gptq, awq or awq-gptq"},
+        {"clip", 0, OPT_FLAG, &clip, NULL, "rtn, awq: search each group's range for the least error"},
         {"act-order", 0, OPT_FLAG, &act_order, NULL, "gptq: quantize columns by decreasing activation energy"},
-        {"calib", 0, OPT_STRS, &calib, "FILE[:TOKENS]", "gptq, awq: calibration text (repeatable)"},
-        {"calib-tokens", 0, OPT_INT, &calib_tokens, "N", "gptq, awq: calibration tokens in all (default 32768)"},
+        {"calib", 0, OPT_STRS, &calib, "FILE[:TOKENS]", "gptq, awq(-gptq): calibration text (repeatable)"},
+        {"calib-tokens", 0, OPT_INT, &calib_tokens, "N", "gptq, awq(-gptq): calibration tokens in all (default 32768)"},
         {"damp", 0, OPT_DOUBLE, &damp, "D", "gptq: Hessian dampening, a fraction of its mean diagonal (0.01)"},
         {"avg-bits", 0, OPT_DOUBLE, &avg_bits, "B", "w4: mixed precision, int8 for the most sensitive weights within B bits a weight"},
         {"sens-windows", 0, OPT_INT, &sens_windows, "N", "--avg-bits: calibration windows to measure sensitivity on (16)"},
@@ -89,9 +90,9 @@ CMD(quant)
     if (!err && kind == SMELT_SRC_ONNX) err = quantize_graph_adopt_tokenizer(m, pos[0]); /* ONNX graphs: w8 of MatMul/Gemm/Conv weights */
     if (!err && (avg_bits != 0 || sens_windows != 16) && !(avg_bits > 0 && sens_windows > 0))
         err = SMELT_ERR(SMELT_E_INVALID, "--avg-bits %g with --sens-windows %ld: expected positive values", avg_bits, sens_windows);
-    bool needs_calib = strcmp(method, "gptq") == 0 || strcmp(method, "awq") == 0 || avg_bits > 0;
+    bool needs_calib = strcmp(method, "gptq") == 0 || strcmp(method, "awq") == 0 || strcmp(method, "awq-gptq") == 0 || avg_bits > 0;
     if (!err && calib.n > 0 && !needs_calib)
-        err = SMELT_ERR(SMELT_E_INVALID, "--calib is read by --method gptq or awq and by --avg-bits; rtn alone uses no calibration text");
+        err = SMELT_ERR(SMELT_E_INVALID, "--calib is read by --method gptq, awq, awq-gptq and by --avg-bits; rtn alone uses no calibration text");
     if (!err && needs_calib) {
         smelt_tokenizer *tok = NULL;
         if (!m->tokenizer_json) err = SMELT_ERR(SMELT_E_INVALID, "%s: no tokenizer.json to read the calibration text with", pos[0]);

@@ -59,7 +59,7 @@ expect_err_contains "already quantized"
 expect_exit 1 "$SMELT" quant models/tiny-llama -o "$TMP/bad.smelt" --scheme w4 --method gptq
 expect_err_contains "gptq needs calibration text: --calib FILE[:TOKENS]"
 expect_exit 1 "$SMELT" quant models/tiny-llama -o "$TMP/bad.smelt" --scheme w4 --method hqq
-expect_err_contains "unknown method 'hqq' (supported: rtn, gptq, awq)"
+expect_err_contains "unknown method 'hqq' (supported: rtn, gptq, awq, awq-gptq)"
 [ ! -e "$TMP/bad.smelt" ] || fail "a failed quant left $TMP/bad.smelt"
 expect_exit 2 "$SMELT" quant models/tiny-llama -o "$TMP/bad.smelt"
 expect_err_contains "missing --scheme"
