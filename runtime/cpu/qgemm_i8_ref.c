@@ -1,0 +1,20 @@
+/* The scalar reference of the w8a8 products: what every SIMD kernel is held to, bit for bit. */
+#include "runtime/cpu/qgemm_i8.h"
+
+static void gemm_ref(const i8mat *w, const uint8_t *xq, const float *xs, int T, int r0, int r1, float *y)
+{
+    for (int t = 0; t < T; t++) {
+        const int8_t *x = (const int8_t *)xq + (size_t)t * w->cols_p;
+        for (int r = r0; r < r1; r++) {
+            int32_t acc = 0;
+            for (int c = 0; c < w->cols; c++) acc += (int32_t)x[c] * i8mat_at(w, r, c);
+            y[(size_t)t * w->rows + r] = ((float)acc * xs[t]) * w->scale[r];
+        }
+    }
+}
+
+const i8_kernels *i8_kernels_ref(void)
+{
+    static const i8_kernels k = {"ref", false, gemm_ref};
+    return &k;
+}
