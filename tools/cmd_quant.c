@@ -7,13 +7,14 @@
 #include "formats/load.h"
 #include "quant/calib.h"
 #include "quant/quantize_model.h"
+#include "quant/smoothquant.h"
 #include "tools/cli.h"
 
 static const cli_cmd_info info = {
     "quant",
     "Quantize the linear layers of a language model into a .smelt artifact.",
-    "smelt quant IN -o OUT.smelt --scheme w8|w4 [--group 32|64|128] [--asym] [--method rtn|gptq]\n"
-    "                  [--calib FILE[:TOKENS]]... [--calib-tokens N] [--damp D] [--json]",
+    "smelt quant IN -o OUT.smelt --scheme w8|w4|w8a8 [--group 32|64|128] [--asym] [--method rtn|gptq]\n"
+    "                  [--calib FILE[:TOKENS]]... [--calib-tokens N] [--damp D] [--alpha A] [--kv8] [--json]",
     "IN is a Hugging Face folder or a .smelt artifact of a float model. Every linear layer of the\n"
     "decoder blocks is quantized (embeddings and the output head are kept): w8 is int8, symmetric,\n"
     "one scale per output channel; w4 is 4-bit in groups of --group input features (default 128),\n"
@@ -24,7 +25,12 @@ static const cli_cmd_info info = {
     "the already quantized ones; --damp (0.01) steadies the Hessian. Prints a table of every weight's bits and\n"
     "relative reconstruction error ||W - Q(W)|| / ||W||; --json prints {\"output\", \"scheme\",\n"
     "\"bits_per_weight\", \"bytes_before\", \"bytes_after\", \"layers\": [{\"tensor\", \"bits\",\n"
-    "\"group\", \"rel_err\"}]}. Deterministic: the same input and options give the same tensors.",
+    "\"group\", \"rel_err\"}]}. Deterministic: the same input and options give the same tensors.\n"
+    "w8a8 is w8 weights with the activations quantized to int8 per token at run time and integer\n"
+    "products; it needs --calib: SmoothQuant first moves activation outliers into the weights\n"
+    "(s = max|X|^A / max|W|^(1-A) per input channel, --alpha A, default 0.5, folded into the norms,\n"
+    "v_proj and up_proj; see quant/smoothquant.h). --kv8 (any scheme) makes the engine keep the KV\n"
+    "cache in int8 with a scale per token and kv head.",
 };
 
 static void show_progress(void *ctx, int done, int total)
@@ -39,7 +45,8 @@ CMD(quant)
     long group = 128, calib_tokens = 32768;
     double damp = 0.01;
     cli_strs calib = {0};
-    bool asym = false, json = false;
+    bool asym = false, json = false, kv8 = false;
+    double alpha = 0.5;
     const cli_opt opts[] = {
         {"output", 'o', OPT_STR, &out, "OUT.smelt", "artifact to write (required)"},
         {"scheme", 0, OPT_STR, &scheme, "SCHEME", "w8 or w4 (required)"},
@@ -49,6 +56,8 @@ CMD(quant)
         {"calib", 0, OPT_STRS, &calib, "FILE[:TOKENS]", "gptq: calibration text (repeatable)"},
         {"calib-tokens", 0, OPT_INT, &calib_tokens, "N", "gptq: calibration tokens in all (default 32768)"},
         {"damp", 0, OPT_DOUBLE, &damp, "D", "gptq: Hessian dampening, a fraction of its mean diagonal (0.01)"},
+        {"alpha", 0, OPT_DOUBLE, &alpha, "A", "w8a8: SmoothQuant migration strength, 0 to 1 (0.5)"},
+        {"kv8", 0, OPT_FLAG, &kv8, NULL, "int8 KV cache at run time (recorded in the artifact)"},
         {"json", 0, OPT_FLAG, &json, NULL, "print the report as JSON"},
         {0},
     };
@@ -64,7 +73,11 @@ CMD(quant)
     smelt_err *err = NULL;
     if (strcmp(scheme, "w8") == 0) r.scheme.bits = 8;
     else if (strcmp(scheme, "w4") == 0) r.scheme.bits = 4;
-    else err = SMELT_ERR(SMELT_E_INVALID, "unknown scheme '%s' (supported: w8, w4)", scheme);
+    else if (strcmp(scheme, "w8a8") == 0) r.scheme.bits = 8;
+    else err = SMELT_ERR(SMELT_E_INVALID, "unknown scheme '%s' (supported: w8, w4, w8a8)", scheme);
+    bool w8a8 = strcmp(scheme, "w8a8") == 0;
+    if (!err && !(alpha >= 0 && alpha <= 1)) err = SMELT_ERR(SMELT_E_INVALID, "--alpha %g: expected between 0 and 1", alpha);
+    if (!err && w8a8 && calib.n == 0) err = SMELT_ERR(SMELT_E_INVALID, "w8a8 needs calibration text for SmoothQuant: --calib FILE[:TOKENS]");
     smelt_source_kind kind;
     if (!err) err = smelt_source_kind_of(pos[0], &kind);
     if (!err && !(kind == SMELT_SRC_HF_DIR || kind == SMELT_SRC_ARTIFACT))
@@ -73,7 +86,7 @@ CMD(quant)
     quant_report *rep = NULL;
     int n_rep = 0;
     if (!err) err = smelt_load_model(pos[0], true, &m);
-    if (!err && strcmp(method, "gptq") == 0) {
+    if (!err && (strcmp(method, "gptq") == 0 || w8a8)) {
         smelt_tokenizer *tok = NULL;
         if (!m->tokenizer_json) err = SMELT_ERR(SMELT_E_INVALID, "%s: no tokenizer.json to read the calibration text with", pos[0]);
         if (!err) err = smelt_tokenizer_load(m->tokenizer_json, strlen(m->tokenizer_json), "tokenizer.json", &tok);
@@ -83,12 +96,16 @@ CMD(quant)
         r.calib = calib_ids;
         smelt_tokenizer_free(tok);
     }
+    json_t *sq = NULL;
+    if (!err && w8a8) err = smelt_err_wrap(smoothquant_apply(m, r.calib, r.n_calib, r.calib_window, alpha, &sq), "%s", pos[0]);
     if (!err) {
         smelt_progress p;
         smelt_progress_begin(&p, "quantizing", 0);
         err = smelt_err_wrap(quantize_llm(m, &r, show_progress, &p, &rep, &n_rep), "%s", pos[0]);
         smelt_progress_end(&p);
     }
+    if (!err && (w8a8 || kv8)) err = w8a8_record(m, w8a8, sq, kv8);
+    else json_decref(sq);
     if (!err) {
         artifact_write_opts wo = {"any", cli_command_line, SMELT_VERSION};
         err = artifact_write(out, m, &wo);
