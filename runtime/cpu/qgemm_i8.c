@@ -99,6 +99,20 @@ static void mul_tiles(void *ctx, int64_t begin, int64_t end)
     }
 }
 
+typedef struct {
+    const i8_kernels *k;
+    const float *x;
+    int cols, cols_p;
+    uint8_t *xq;
+    float *xs;
+} quant_job;
+
+static void quant_tokens(void *ctx, int64_t begin, int64_t end)
+{
+    const quant_job *j = ctx;
+    j->k->quant(j->x + (size_t)begin * j->cols, (int)(end - begin), j->cols, j->cols_p, j->xq + (size_t)begin * j->cols_p, j->xs + begin);
+}
+
 bool i8_mul(const i8_kernels *k, const i8mat *w, const float *x, int T, float *y)
 {
     if (!k) k = i8_kernels_best();
@@ -109,7 +123,8 @@ bool i8_mul(const i8_kernels *k, const i8mat *w, const float *x, int T, float *y
         free(xs);
         return false;
     }
-    i8_quantize_rows(x, T, w->cols, w->cols_p, k->offset, xq, xs);
+    quant_job qj = {k, x, w->cols, w->cols_p, xq, xs};
+    smelt_parallel_for(T, 16, quant_tokens, &qj);
     int n_rb = (w->rows + ROW_BLOCK - 1) / ROW_BLOCK, n_tb = (T + TOK_BLOCK - 1) / TOK_BLOCK;
     mul_job j = {k, w, xq, xs, T, n_rb, y};
     smelt_parallel_for((int64_t)n_rb * n_tb, 1, mul_tiles, &j);

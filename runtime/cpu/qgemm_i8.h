@@ -51,10 +51,13 @@ static inline int i8mat_at(const i8mat *m, int r, int c)
  * are cols_p bytes apart (padding holds q = 0). gemm writes y[t][r] (rows apart) for t in [0, T)
  * and r in [r0, r1), r0 a multiple of 16. */
 typedef void (*i8_gemm_fn)(const i8mat *w, const uint8_t *xq, const float *xs, int T, int r0, int r1, float *y);
+/* i8_quantize_rows in the kernel's form, vectorized; the same bytes and scales as the scalar one */
+typedef void (*i8_quant_fn)(const float *x, int T, int cols, int cols_p, uint8_t *xq, float *xs);
 typedef struct {
     const char *name; /* "ref", "avx2", "avx512vnni" */
     bool offset;
     i8_gemm_fn gemm;
+    i8_quant_fn quant;
 } i8_kernels;
 
 const i8_kernels *i8_kernels_ref(void);
@@ -63,7 +66,8 @@ const i8_kernels *i8_kernels_vnni(void);   /* NULL without AVX-512 VNNI */
 const i8_kernels *i8_kernels_best(void);
 
 /* Quantizes T rows of x (cols floats each) per token into xq (T × cols_p bytes, offset or not) and
- * xs (the T scales). */
+ * xs (the T scales): sa = max|x| / 127 and q = round_half_even(x · (127 / max|x|)), clamped to
+ * ±127 (the product, not a division, so SIMD versions round the very same float). */
 void i8_quantize_rows(const float *x, int T, int cols, int cols_p, bool offset, uint8_t *xq, float *xs);
 
 /* y = x · W^T (w8a8) with the given kernels (NULL: the best), threaded over tokens and rows.

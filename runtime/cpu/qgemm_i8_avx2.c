@@ -5,6 +5,7 @@
 
 #if defined(__x86_64__) && defined(__GNUC__)
 #include <immintrin.h>
+#include <math.h>
 #include <string.h>
 
 #define TARGET __attribute__((target("avx2,fma")))
@@ -67,9 +68,45 @@ TARGET static void gemm_avx2(const i8mat *w, const uint8_t *xq, const float *xs,
         }
 }
 
+/* i8_quantize_rows (signed), 32 floats at a time: cvtps rounds half to even like nearbyintf; the
+ * two packs interleave 128-bit lanes, which the final permute undoes */
+TARGET static void quant_avx2(const float *x, int T, int cols, int cols_p, uint8_t *xq, float *xs)
+{
+    int n32 = cols & ~31;
+    const __m256 lim = _mm256_set1_ps(127.0f), nlim = _mm256_set1_ps(-127.0f), sign = _mm256_set1_ps(-0.0f);
+    const __m256i perm = _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7);
+    for (int t = 0; t < T; t++) {
+        const float *r = x + (size_t)t * cols;
+        uint8_t *q = xq + (size_t)t * cols_p;
+        __m256 mx = _mm256_setzero_ps();
+        for (int c = 0; c < n32; c += 8) mx = _mm256_max_ps(mx, _mm256_andnot_ps(sign, _mm256_loadu_ps(r + c)));
+        float m8[8];
+        _mm256_storeu_ps(m8, mx);
+        float amax = 0;
+        for (int i = 0; i < 8; i++) amax = fmaxf(amax, m8[i]);
+        for (int c = n32; c < cols; c++) amax = fmaxf(amax, fabsf(r[c]));
+        float inv = amax > 0 ? 127.0f / amax : 0.0f;
+        __m256 vi = _mm256_set1_ps(inv);
+        for (int c = 0; c < n32; c += 32) {
+            __m256i v[4];
+            for (int i = 0; i < 4; i++)
+                v[i] = _mm256_cvtps_epi32(_mm256_min_ps(_mm256_max_ps(_mm256_mul_ps(_mm256_loadu_ps(r + c + 8 * i), vi), nlim), lim));
+            __m256i b = _mm256_packs_epi16(_mm256_packs_epi32(v[0], v[1]), _mm256_packs_epi32(v[2], v[3]));
+            _mm256_storeu_si256((__m256i *)(q + c), _mm256_permutevar8x32_epi32(b, perm));
+        }
+        for (int c = n32; c < cols; c++) {
+            float v = nearbyintf(r[c] * inv);
+            v = v > 127.0f ? 127.0f : v < -127.0f ? -127.0f : v;
+            q[c] = (uint8_t)(int)v;
+        }
+        for (int c = cols; c < cols_p; c++) q[c] = 0;
+        xs[t] = amax / 127.0f;
+    }
+}
+
 const i8_kernels *i8_kernels_avx2(void)
 {
-    static const i8_kernels k = {"avx2", false, gemm_avx2};
+    static const i8_kernels k = {"avx2", false, gemm_avx2, quant_avx2};
     __builtin_cpu_init();
     if (!__builtin_cpu_supports("avx2")) return NULL;
     return &k;

@@ -13,8 +13,10 @@ static void gemm_ref(const i8mat *w, const uint8_t *xq, const float *xs, int T, 
     }
 }
 
+static void quant_ref(const float *x, int T, int cols, int cols_p, uint8_t *xq, float *xs) { i8_quantize_rows(x, T, cols, cols_p, false, xq, xs); }
+
 const i8_kernels *i8_kernels_ref(void)
 {
-    static const i8_kernels k = {"ref", false, gemm_ref};
+    static const i8_kernels k = {"ref", false, gemm_ref, quant_ref};
     return &k;
 }

@@ -6,6 +6,7 @@
 
 #if defined(__x86_64__) && defined(__GNUC__)
 #include <immintrin.h>
+#include <math.h>
 #include <string.h>
 
 #define TARGET __attribute__((target("avx512f,avx512bw,avx512vl,avx512vnni")))
@@ -78,9 +79,38 @@ TARGET static void gemm_vnni(const i8mat *w, const uint8_t *xq, const float *xs,
     }
 }
 
+/* i8_quantize_rows with offset, 16 floats at a time: cvtps rounds half to even like nearbyintf */
+TARGET static void quant_vnni(const float *x, int T, int cols, int cols_p, uint8_t *xq, float *xs)
+{
+    int n16 = cols & ~15;
+    const __m512 lim = _mm512_set1_ps(127.0f);
+    for (int t = 0; t < T; t++) {
+        const float *r = x + (size_t)t * cols;
+        uint8_t *q = xq + (size_t)t * cols_p;
+        __m512 mx = _mm512_setzero_ps();
+        for (int c = 0; c < n16; c += 16) mx = _mm512_max_ps(mx, _mm512_abs_ps(_mm512_loadu_ps(r + c)));
+        float amax = _mm512_reduce_max_ps(mx);
+        for (int c = n16; c < cols; c++) amax = fmaxf(amax, fabsf(r[c]));
+        float inv = amax > 0 ? 127.0f / amax : 0.0f;
+        __m512 vi = _mm512_set1_ps(inv);
+        for (int c = 0; c < n16; c += 16) {
+            __m512 v = _mm512_min_ps(_mm512_max_ps(_mm512_mul_ps(_mm512_loadu_ps(r + c), vi), _mm512_sub_ps(_mm512_setzero_ps(), lim)), lim);
+            __m512i iv = _mm512_add_epi32(_mm512_cvtps_epi32(v), _mm512_set1_epi32(128));
+            _mm_storeu_si128((__m128i *)(q + c), _mm512_cvtepi32_epi8(iv));
+        }
+        for (int c = n16; c < cols; c++) {
+            float v = nearbyintf(r[c] * inv);
+            v = v > 127.0f ? 127.0f : v < -127.0f ? -127.0f : v;
+            q[c] = (uint8_t)(int)(v + 128.0f);
+        }
+        for (int c = cols; c < cols_p; c++) q[c] = 128;
+        xs[t] = amax / 127.0f;
+    }
+}
+
 const i8_kernels *i8_kernels_vnni(void)
 {
-    static const i8_kernels k = {"avx512vnni", true, gemm_vnni};
+    static const i8_kernels k = {"avx512vnni", true, gemm_vnni, quant_vnni};
     __builtin_cpu_init();
     if (!(__builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") && __builtin_cpu_supports("avx512vl") &&
           __builtin_cpu_supports("avx512vnni")))

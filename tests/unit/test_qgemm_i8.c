@@ -157,6 +157,26 @@ static void activation_quantizer(void **state)
     i8_quantize_rows(z, 1, 3, 4, false, q[0], &xs);
     assert_true(xs == 0.0f);
     for (int i = 0; i < 4; i++) assert_int_equal(q[0][i], 0);
+
+    /* each kernel's vectorized quantizer: the scalar one's bytes and scales, on widths around the
+     * vector lengths, values that land on .5 steps included */
+    static const int widths[] = {1, 15, 16, 17, 31, 32, 33, 100, 257};
+    const i8_kernels *ks[2];
+    int nk = simd_kernels(ks);
+    for (size_t wi = 0; wi < sizeof widths / sizeof widths[0]; wi++) {
+        int cols = widths[wi], cols_p = (cols + 3) & ~3, T = 5;
+        float *xr = malloc((size_t)T * cols * sizeof(float)), xs_ref[5], xs_got[5];
+        uint8_t *qref = malloc((size_t)T * cols_p), *got = malloc((size_t)T * cols_p);
+        for (int i = 0; i < T * cols; i++) xr[i] = i % 5 == 0 ? (float)(i % 11) * 0.5f - 2.5f : frand() * 3;
+        for (int k = 0; k < nk; k++) {
+            i8_quantize_rows(xr, T, cols, cols_p, ks[k]->offset, qref, xs_ref);
+            memset(got, 0x55, (size_t)T * cols_p);
+            ks[k]->quant(xr, T, cols, cols_p, got, xs_got);
+            if (memcmp(qref, got, (size_t)T * cols_p) != 0 || memcmp(xs_ref, xs_got, sizeof xs_ref) != 0)
+                fail_msg("%s quantizer, %d columns: differs from the scalar one", ks[k]->name, cols);
+        }
+        free(xr), free(qref), free(got);
+    }
 }
 
 int main(void)
