@@ -63,7 +63,7 @@ static smelt_err *collect(smelt_model *m, const int32_t *calib, int n_calib, int
 }
 
 /* The weight of node `node` (input 1), converted to f32 in place so it can be rescaled. */
-static smelt_err *f32_weight(smelt_model *m, const char *node, int64_t d0, int64_t d1, float **out)
+static smelt_err *f32_weight(smelt_model *m, const char *node, int64_t d0, int64_t d1, float **out, size_t *orig_bytes)
 {
     const smelt_node *n = NULL;
     for (int i = 0; i < m->n_nodes && !n; i++)
@@ -76,6 +76,7 @@ static smelt_err *f32_weight(smelt_model *m, const char *node, int64_t d0, int64
     if (t->quant.kind != SMELT_QUANT_NONE || !smelt_dtype_traits(t->dtype)->is_float)
         return SMELT_ERR(SMELT_E_INVALID, "weight '%s' is already quantized (%s); SmoothQuant needs the float model", t->name, smelt_dtype_name(t->dtype));
     size_t n_el = (size_t)d0 * (size_t)(d1 < 0 ? 1 : d1);
+    if (ndim == 2) *orig_bytes += t->nbytes;
     if (t->dtype != SMELT_DT_F32) {
         float *w = smelt_model_alloc(m, n_el * sizeof *w);
         if (!w) return SMELT_ERR(SMELT_E_NOMEM, "weight '%s': out of memory", t->name);
@@ -122,13 +123,13 @@ static void divide_rows(float *w, int rows, int cols, const float *s)
         for (int j = 0; j < cols; j++) w[(size_t)r * cols + j] /= s[r];
 }
 
-static smelt_err *smooth_layer(smelt_model *m, int l, const act_stats *st, double alpha, float *wmax, float *s)
+static smelt_err *smooth_layer(smelt_model *m, int l, const act_stats *st, double alpha, float *wmax, float *s, size_t *orig_bytes)
 {
     const smelt_llm_config *c = &m->llm;
     int H = c->hidden, F = c->ffn, hd = c->head_dim, qd = c->n_heads * hd, kvd = c->n_kv_heads * hd, group = c->n_heads / c->n_kv_heads;
     char nm[64];
     float *ln1, *ln2, *q, *k, *v, *o, *gate, *up, *down;
-#define W(fmt, d0, d1, p) SMELT_TRY(f32_weight(m, (snprintf(nm, sizeof nm, fmt, l), nm), d0, d1, p))
+#define W(fmt, d0, d1, p) SMELT_TRY(f32_weight(m, (snprintf(nm, sizeof nm, fmt, l), nm), d0, d1, p, orig_bytes))
     W("l%d.input_layernorm", H, -1, &ln1);
     W("l%d.post_attention_layernorm", H, -1, &ln2);
     W("l%d.q_proj", qd, H, &q);
@@ -194,9 +195,10 @@ static smelt_err *smooth_layer(smelt_model *m, int l, const act_stats *st, doubl
     return NULL;
 }
 
-smelt_err *smoothquant_apply(smelt_model *m, const int32_t *calib, int n_calib, int window, double alpha, json_t **info)
+smelt_err *smoothquant_apply(smelt_model *m, const int32_t *calib, int n_calib, int window, double alpha, json_t **info, size_t *linear_bytes)
 {
     *info = NULL;
+    *linear_bytes = 0;
     if (!(alpha >= 0 && alpha <= 1)) return SMELT_ERR(SMELT_E_INVALID, "SmoothQuant alpha %g, expected between 0 and 1", alpha);
     if (m->kind != SMELT_KIND_LLM) return SMELT_ERR(SMELT_E_UNSUPPORTED, "SmoothQuant: not a language model (a %s graph)", m->arch);
     if (strcmp(m->llm.pos, "learned") == 0) return SMELT_ERR(SMELT_E_UNSUPPORTED, "SmoothQuant: GPT-2 models are not supported yet (Llama family only)");
@@ -214,7 +216,7 @@ smelt_err *smoothquant_apply(smelt_model *m, const int32_t *calib, int n_calib, 
     wide = wide > 2 * qd ? wide : 2 * qd;
     float *wmax = malloc((size_t)wide * sizeof *wmax), *s = malloc((size_t)wide * sizeof *s);
     if (!err && (!wmax || !s)) err = SMELT_ERR(SMELT_E_NOMEM, "out of memory");
-    for (int l = 0; !err && l < c->n_layers; l++) err = smooth_layer(m, l, &st, alpha, wmax, s);
+    for (int l = 0; !err && l < c->n_layers; l++) err = smooth_layer(m, l, &st, alpha, wmax, s, linear_bytes);
     free(wmax);
     free(s);
     for (int k = 0; k < LLM_IN_COUNT; k++) free(st.amax[k]);

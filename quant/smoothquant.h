@@ -22,8 +22,9 @@
 
 /* Smooths m (a float Llama-family model) in place from n_calib windows of `window` tokens run
  * through it; alpha in [0, 1]. On success *info (caller owns) describes what was done for the
- * artifact manifest. */
-smelt_err *smoothquant_apply(smelt_model *m, const int32_t *calib, int n_calib, int window, double alpha, json_t **info);
+ * artifact manifest, and *linear_bytes is what the projection weights took before they became
+ * f32 (the size a quantization report should compare against). */
+smelt_err *smoothquant_apply(smelt_model *m, const int32_t *calib, int n_calib, int window, double alpha, json_t **info, size_t *linear_bytes);
 
 /* Marks m's quantization record (meta.quantization, as quantize_llm wrote it) for the engine:
  * w8a8 sets "scheme": "w8a8", "activations": "int8" and "smoothquant": sq (taken, may be NULL);

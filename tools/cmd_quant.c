@@ -97,7 +97,8 @@ CMD(quant)
         smelt_tokenizer_free(tok);
     }
     json_t *sq = NULL;
-    if (!err && w8a8) err = smelt_err_wrap(smoothquant_apply(m, r.calib, r.n_calib, r.calib_window, alpha, &sq), "%s", pos[0]);
+    size_t sq_before = 0; /* SmoothQuant leaves the projections f32: the report compares with their size before it */
+    if (!err && w8a8) err = smelt_err_wrap(smoothquant_apply(m, r.calib, r.n_calib, r.calib_window, alpha, &sq, &sq_before), "%s", pos[0]);
     if (!err) {
         smelt_progress p;
         smelt_progress_begin(&p, "quantizing", 0);
@@ -124,6 +125,7 @@ CMD(quant)
         const smelt_tensor *t = smelt_model_find(m, rep[i].tensor);
         n_weights += smelt_shape_numel(t->ndim, t->shape);
     }
+    if (sq_before) before = sq_before;
     double bpw = n_weights ? 8.0 * (double)after / (double)n_weights : 0;
     char name[16];
     snprintf(name, sizeof name, "%s%s%s", scheme, r.scheme.bits == 4 ? (asym ? "-asym" : "-sym") : "", "");
