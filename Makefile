@@ -108,7 +108,7 @@ asan:
 $(B)/bench_%: tests/bench/bench_%.c $(B)/libsmelt.a
 	$(CC) $(CFLAGS_ALL) $(LDOPT) -o $@ $< $(B)/libsmelt.a $(DEP_LIBS)
 
-bench: $(SMELT_BIN) $(B)/bench_import $(B)/bench_llm $(B)/bench_graph $(B)/bench_quant
+bench: $(SMELT_BIN) $(B)/bench_import $(B)/bench_llm $(B)/bench_graph $(B)/bench_quant $(B)/bench_qgemm_i8
 	@bash tests/bench/run.sh $(SMELT_BIN) $(B)
 
 install: $(SMELT_BIN)

@@ -8,7 +8,10 @@
  * Sequences are created and retired independently between calls.
  *
  * The matrix products go to OpenBLAS sgemm over all the batch's tokens at once; attention, norms,
- * RoPE and activations are our own loops on the thread pool (core/threads.h).
+ * RoPE and activations are our own loops on the thread pool (core/threads.h). Quantized weights go
+ * through runtime/cpu/qmatmul.h; an artifact whose meta.quantization has "activations": "int8"
+ * (w8a8) runs its int8 linears through runtime/cpu/qgemm_i8.h instead, and "kv_cache": "int8"
+ * keeps the KV cache in int8 with a scale per token and kv head (llm_kv8.c).
  *
  * Ownership: the engine borrows the model (which must outlive it); a sequence belongs to the engine
  * that made it and is freed before it.
@@ -45,7 +48,7 @@ void llm_seq_free(llm_seq *s);
 int llm_seq_len(const llm_seq *s);
 /* Keeps only the first len cached tokens (len ≤ length), e.g. to re-score a shared prefix. */
 void llm_seq_truncate(llm_seq *s, int len);
-/* Bytes of KV cache a token costs (all layers, K and V). */
+/* Bytes of KV cache a token costs (all layers, K and V; under kv8 the int8 values and their scales). */
 size_t llm_kv_bytes_per_token(const llm_engine *e);
 
 /* One sequence's share of a forward pass. */

@@ -59,6 +59,7 @@ void llm_engine_free(llm_engine *e)
 {
     if (!e) return;
     llm_graph_engine_fini(e);
+    llm_free_packed(e);
     for (int i = 0; e->owned && i < e->n_owned; i++) free(e->owned[i]);
     free(e->owned);
     free(e->layers);
@@ -81,7 +82,11 @@ void llm_engine_set_capture(llm_engine *e, llm_capture_fn fn, void *ctx, int sto
         if ((e)->capture) (e)->capture((e)->capture_ctx, l, kind, x, T, dim); \
     } while (0)
 size_t llm_engine_weight_bytes(const llm_engine *e) { return e->weight_bytes; }
-size_t llm_kv_bytes_per_token(const llm_engine *e) { return (size_t)2 * e->c.n_layers * e->c.n_kv_heads * e->c.head_dim * sizeof(float); }
+size_t llm_kv_bytes_per_token(const llm_engine *e)
+{
+    size_t per_layer = e->kv8 ? (size_t)e->c.n_kv_heads * (e->c.head_dim + sizeof(float)) : (size_t)e->c.n_kv_heads * e->c.head_dim * sizeof(float);
+    return 2 * (size_t)e->c.n_layers * per_layer;
+}
 
 static int kv_dim(const llm_engine *e) { return e->c.n_kv_heads * e->c.head_dim; }
 
@@ -92,8 +97,14 @@ smelt_err *llm_seq_new(llm_engine *e, llm_seq **out)
         s->e = e;
         s->k = calloc((size_t)e->c.n_layers + 1, sizeof *s->k);
         s->v = calloc((size_t)e->c.n_layers + 1, sizeof *s->v);
+        if (e->kv8) {
+            s->k8 = calloc((size_t)e->c.n_layers + 1, sizeof *s->k8);
+            s->v8 = calloc((size_t)e->c.n_layers + 1, sizeof *s->v8);
+            s->ks = calloc((size_t)e->c.n_layers + 1, sizeof *s->ks);
+            s->vs = calloc((size_t)e->c.n_layers + 1, sizeof *s->vs);
+        }
     }
-    if (!s || !s->k || !s->v) {
+    if (!s || !s->k || !s->v || (e->kv8 && (!s->k8 || !s->v8 || !s->ks || !s->vs))) {
         llm_seq_free(s);
         return SMELT_ERR(SMELT_E_NOMEM, "out of memory");
     }
@@ -106,8 +117,15 @@ void llm_seq_free(llm_seq *s)
     if (!s) return;
     for (int l = 0; s->k && l < s->e->c.n_layers; l++) free(s->k[l]);
     for (int l = 0; s->v && l < s->e->c.n_layers; l++) free(s->v[l]);
+    for (int l = 0; l < s->e->c.n_layers; l++) {
+        if (s->k8) free(s->k8[l]);
+        if (s->v8) free(s->v8[l]);
+        if (s->ks) free(s->ks[l]);
+        if (s->vs) free(s->vs[l]);
+    }
     free(s->k);
     free(s->v);
+    free(s->k8), free(s->v8), free(s->ks), free(s->vs);
     free(s->tokens);
     free(s);
 }
@@ -130,6 +148,19 @@ static smelt_err *seq_reserve(llm_seq *s, int need)
         int32_t *t = realloc(s->tokens, (size_t)cap * sizeof *t);
         if (!t) return SMELT_ERR(SMELT_E_NOMEM, "out of memory");
         s->tokens = t;
+        s->cap = cap;
+        return NULL;
+    }
+    if (s->e->kv8) {
+        size_t qb = (size_t)cap * (size_t)kv_dim(s->e), sb = (size_t)cap * (size_t)s->e->c.n_kv_heads * sizeof(float);
+        for (int l = 0; l < s->e->c.n_layers; l++) {
+            void *p[4] = {realloc(s->k8[l], qb), NULL, NULL, NULL};
+            if (p[0]) s->k8[l] = p[0];
+            if (p[0] && (p[1] = realloc(s->v8[l], qb))) s->v8[l] = p[1];
+            if (p[1] && (p[2] = realloc(s->ks[l], sb))) s->ks[l] = p[2];
+            if (p[2] && (p[3] = realloc(s->vs[l], sb))) s->vs[l] = p[3];
+            if (!p[3]) return SMELT_ERR(SMELT_E_NOMEM, "out of memory growing the KV cache to %d tokens", cap);
+        }
         s->cap = cap;
         return NULL;
     }
@@ -226,9 +257,18 @@ static void block(llm_engine *e, int l, int T, llm_seq *const *seqs, const int *
         llm_rope(e->q, T, c->n_heads, c->head_dim, pos, e->rope_inv_freq);
         llm_rope(e->k, T, c->n_kv_heads, c->head_dim, pos, e->rope_inv_freq);
     }
-    for (int t = 0; t < T; t++) {
-        memcpy(seqs[t]->k[l] + (size_t)pos[t] * kvd, e->k + (size_t)t * kvd, (size_t)kvd * sizeof(float));
-        memcpy(seqs[t]->v[l] + (size_t)pos[t] * kvd, e->v + (size_t)t * kvd, (size_t)kvd * sizeof(float));
+    if (e->kv8) {
+        int nkv = c->n_kv_heads;
+        for (int t = 0; t < T; t++) {
+            llm_seq *s = seqs[t];
+            llm_kv8_quantize(e->k + (size_t)t * kvd, nkv, c->head_dim, s->k8[l] + (size_t)pos[t] * kvd, s->ks[l] + (size_t)pos[t] * nkv);
+            llm_kv8_quantize(e->v + (size_t)t * kvd, nkv, c->head_dim, s->v8[l] + (size_t)pos[t] * kvd, s->vs[l] + (size_t)pos[t] * nkv);
+        }
+    } else {
+        for (int t = 0; t < T; t++) {
+            memcpy(seqs[t]->k[l] + (size_t)pos[t] * kvd, e->k + (size_t)t * kvd, (size_t)kvd * sizeof(float));
+            memcpy(seqs[t]->v[l] + (size_t)pos[t] * kvd, e->v + (size_t)t * kvd, (size_t)kvd * sizeof(float));
+        }
     }
     llm_attn_args a = {c->n_heads, c->n_kv_heads, c->head_dim, l, e->q, e->att, seqs, pos, segs, n_segs};
     llm_attention(&a, T);

@@ -2,6 +2,7 @@
 #ifndef SMELT_LLM_INTERNAL_H
 #define SMELT_LLM_INTERNAL_H
 
+#include "runtime/cpu/qgemm_i8.h"
 #include "runtime/cpu/qmatmul.h"
 #include "runtime/llm.h"
 
@@ -12,6 +13,8 @@ typedef struct {
     int out, in;
     bool quantized;
     qmat qm;
+    bool a8;  /* w8a8: int8 activations per token, integer products through a8m */
+    i8mat a8m; /* qm's int8 weights repacked for the w8a8 kernels (owned) */
 } llm_linear;
 
 typedef struct {
@@ -44,6 +47,9 @@ struct llm_engine {
     int n_owned;
     size_t weight_bytes;
     float *rope_inv_freq; /* [head_dim / 2] */
+    /* from the artifact's meta.quantization: "activations": "int8" runs every int8 linear as
+     * w8a8; "kv_cache": "int8" keeps K and V in int8 with a scale per (token, kv head) */
+    bool w8a8, kv8;
     llm_capture_fn capture;
     void *capture_ctx;
     int stop_after_layer;
@@ -55,7 +61,9 @@ struct llm_engine {
 struct llm_seq {
     llm_engine *e;
     int len, cap;
-    float **k, **v;  /* per layer: [cap][n_kv_heads * head_dim] */
+    float **k, **v;  /* per layer: [cap][n_kv_heads * head_dim] (f32 caches) */
+    int8_t **k8, **v8; /* kv8 instead: per layer [cap][n_kv_heads * head_dim] int8 */
+    float **ks, **vs;  /* kv8: per layer [cap][n_kv_heads] scales */
     int32_t *tokens; /* graph engines: the tokens so far (cap of them), recomputed each step */
 };
 
@@ -68,6 +76,16 @@ smelt_err *llm_bind_weights(llm_engine *e);
 smelt_err *llm_graph_engine_init(llm_engine *e, int max_pos);
 void llm_graph_engine_fini(llm_engine *e);
 smelt_err *llm_graph_forward(llm_engine *e, const llm_batch_item *items, int n_items, float *logits);
+
+/* Frees the w8a8 repacked weights (llm_weights.c). */
+void llm_free_packed(llm_engine *e);
+
+/* kv8 (llm_kv8.c): x [n_heads * head_dim] f32 into q (int8, same layout) and scale [n_heads],
+ * symmetric per head: scale = max|x_h| / 127. */
+void llm_kv8_quantize(const float *x, int n_heads, int head_dim, int8_t *q, float *scale);
+/* Rows [0, n) of kv head h from an int8 cache (rows kv_dim apart, n_heads scales a row) into
+ * out [n][head_dim]. */
+void llm_kv8_dequant_head(const int8_t *q, const float *scale, int n, int n_heads, int head_dim, int h, float *out);
 
 /* Kernels (llm_kernels.c); rows are contiguous with the given width. */
 void llm_linear_apply(const llm_linear *l, const float *x, int T, float *y);

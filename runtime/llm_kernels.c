@@ -33,7 +33,9 @@ static void linear_rows(void *ctx, int64_t begin, int64_t end)
 
 void llm_linear_apply(const llm_linear *l, const float *x, int T, float *y)
 {
-    if (l->quantized) {
+    if (l->a8) {
+        if (!i8_mul(NULL, &l->a8m, x, T, y)) abort(); /* the quantized activations: T x in bytes */
+    } else if (l->quantized) {
         if (!qmat_mul(&l->qm, x, T, y)) abort(); /* the dequantization scratch: 256 rows of weights */
     } else {
         linear_job j = {l, x, T, y};
@@ -142,6 +144,32 @@ void llm_gelu_tanh(float *x, size_t n)
 /* Query rows a sgemm block, bounding the score matrix to ATTN_QBLOCK x context floats. */
 #define ATTN_QBLOCK 128
 
+/* One query against an int8 cache (kv8): scores are q · k8 times the key's scale, the output sums
+ * p · scale · v8 (the same values the dequantized prefill path sees). */
+static void attend_kv8(const llm_attn_args *a, const llm_seq *s, const float *q, int kvh, int n, float *score, float *o)
+{
+    int hd = a->head_dim, nkv = a->n_kv_heads;
+    size_t kvdim = (size_t)nkv * hd;
+    const int8_t *K = s->k8[a->layer] + (size_t)kvh * hd, *V = s->v8[a->layer] + (size_t)kvh * hd;
+    const float *ks = s->ks[a->layer] + kvh, *vs = s->vs[a->layer] + kvh;
+    float scale = 1.0f / sqrtf((float)hd), mx = -INFINITY;
+    for (int j = 0; j < n; j++) {
+        const int8_t *k = K + j * kvdim;
+        float acc = 0;
+        for (int d = 0; d < hd; d++) acc += q[d] * (float)k[d];
+        score[j] = acc * ks[(size_t)j * nkv] * scale;
+        if (score[j] > mx) mx = score[j];
+    }
+    float sum = 0;
+    for (int j = 0; j < n; j++) sum += score[j] = expf(score[j] - mx);
+    memset(o, 0, (size_t)hd * sizeof *o);
+    for (int j = 0; j < n; j++) {
+        const int8_t *v = V + j * kvdim;
+        float p = score[j] / sum * vs[(size_t)j * nkv];
+        for (int d = 0; d < hd; d++) o[d] += p * (float)v[d];
+    }
+}
+
 static void attention_range(void *ctx, int64_t begin, int64_t end)
 {
     const llm_attn_args *a = ctx;
@@ -158,6 +186,10 @@ static void attention_range(void *ctx, int64_t begin, int64_t end)
         int t = (int)(i / a->n_heads), h = (int)(i % a->n_heads), kvh = h / group, n = a->pos[t] + 1;
         if (a->seqs[t] == NULL) continue; /* a token of a long run: done by sgemm */
         const float *q = a->q + ((size_t)t * a->n_heads + h) * hd;
+        if (a->seqs[t]->k8) {
+            attend_kv8(a, a->seqs[t], q, kvh, n, score, a->out + ((size_t)t * a->n_heads + h) * hd);
+            continue;
+        }
         const float *K = a->seqs[t]->k[a->layer] + (size_t)kvh * hd, *V = a->seqs[t]->v[a->layer] + (size_t)kvh * hd;
         float mx = -INFINITY;
         for (int j = 0; j < n; j++) {
@@ -204,10 +236,19 @@ static void softmax_rows(void *ctx, int64_t begin, int64_t end)
 
 /* One head of one long run: S = Q K^T / sqrt(d), causal softmax, O = P V, a block of query rows at
  * a time. Q and O rows are n_heads*head_dim apart, K and V rows kv_dim apart. */
-static void attention_sgemm(const llm_attn_args *a, const llm_attn_seg *g, int h, float *S)
+static void attention_sgemm(const llm_attn_args *a, const llm_attn_seg *g, int h, float *S, float *KV)
 {
     int hd = a->head_dim, qd = a->n_heads * hd, kvdim = a->n_kv_heads * hd, kvh = h / (a->n_heads / a->n_kv_heads);
-    const float *K = g->seq->k[a->layer] + (size_t)kvh * hd, *V = g->seq->v[a->layer] + (size_t)kvh * hd;
+    const float *K, *V;
+    if (g->seq->k8) {
+        /* kv8: the head's keys and values up to the run's last token, dequantized into KV */
+        int n = g->pos0 + g->n;
+        llm_kv8_dequant_head(g->seq->k8[a->layer], g->seq->ks[a->layer], n, a->n_kv_heads, hd, kvh, KV);
+        llm_kv8_dequant_head(g->seq->v8[a->layer], g->seq->vs[a->layer], n, a->n_kv_heads, hd, kvh, KV + (size_t)n * hd);
+        K = KV, V = KV + (size_t)n * hd, kvdim = hd;
+    } else {
+        K = g->seq->k[a->layer] + (size_t)kvh * hd, V = g->seq->v[a->layer] + (size_t)kvh * hd;
+    }
     for (int r0 = 0; r0 < g->n; r0 += ATTN_QBLOCK) {
         int rows = g->n - r0 < ATTN_QBLOCK ? g->n - r0 : ATTN_QBLOCK, ctx = g->pos0 + r0 + rows;
         const float *Q = a->q + (size_t)(g->row0 + r0) * qd + (size_t)h * hd;
@@ -229,8 +270,8 @@ static void attention_sgemm_range(void *ctx, int64_t begin, int64_t end)
 {
     const attn_sgemm_job *j = ctx;
     const llm_attn_args *a = j->a;
-    size_t cap = 0;
-    float *S = NULL;
+    size_t cap = 0, kv_cap = 0;
+    float *S = NULL, *KV = NULL;
     for (int64_t i = begin; i < end; i++) {
         const llm_attn_seg *g = &a->segs[j->seg_of[i / a->n_heads]];
         int block = g->n < ATTN_QBLOCK ? g->n : ATTN_QBLOCK;
@@ -241,9 +282,17 @@ static void attention_sgemm_range(void *ctx, int64_t begin, int64_t end)
             if (!S) abort(); /* a block of query rows by the context */
             cap = need;
         }
-        attention_sgemm(a, g, (int)(i % a->n_heads), S);
+        size_t kv_need = g->seq->k8 ? 2 * (size_t)(g->pos0 + g->n) * a->head_dim : 0;
+        if (kv_need > kv_cap) {
+            free(KV);
+            KV = malloc(kv_need * sizeof *KV);
+            if (!KV) abort(); /* the context's keys and values for one head */
+            kv_cap = kv_need;
+        }
+        attention_sgemm(a, g, (int)(i % a->n_heads), S, KV);
     }
     free(S);
+    free(KV);
 }
 
 void llm_attention(const llm_attn_args *a, int T)

@@ -89,6 +89,10 @@ static smelt_err *bind_quantized(llm_engine *e, const char *node, const smelt_te
     l->quantized = true;
     l->qm = (qmat){q->bits, out, in, group, t->data, sc->data, z ? z->data : NULL};
     e->weight_bytes += qmat_bytes(&l->qm);
+    if (e->w8a8 && q->bits == 8) {
+        if (!i8mat_pack(&l->a8m, t->data, sc->data, out, in)) return SMELT_ERR(SMELT_E_NOMEM, "weight '%s': out of memory repacking for w8a8", t->name);
+        l->a8 = true;
+    }
     return NULL;
 }
 
@@ -147,10 +151,27 @@ static smelt_err *bind_layer(llm_engine *e, int l, llm_layer *L)
     return NULL;
 }
 
+static bool meta_is(const smelt_model *m, const char *key, const char *want)
+{
+    const char *v = json_string_value(json_object_get(json_object_get(m->meta, "quantization"), key));
+    return v && strcmp(v, want) == 0;
+}
+
+void llm_free_packed(llm_engine *e)
+{
+    for (int l = 0; e->layers && l < e->c.n_layers; l++) {
+        llm_layer *L = &e->layers[l];
+        llm_linear *ls[] = {&L->q, &L->k, &L->v, &L->qkv, &L->o, &L->gate, &L->up, &L->down, &L->fc, &L->proj};
+        for (size_t i = 0; i < sizeof ls / sizeof ls[0]; i++) i8mat_free(&ls[i]->a8m);
+    }
+}
+
 smelt_err *llm_bind_weights(llm_engine *e)
 {
     const smelt_model *m = e->m;
     const smelt_llm_config *c = &e->c;
+    e->w8a8 = meta_is(m, "activations", "int8");
+    e->kv8 = meta_is(m, "kv_cache", "int8");
     for (int i = 0; i < m->n_nodes; i++) {
         bool known = false;
         for (size_t k = 0; k < sizeof known_ops / sizeof known_ops[0]; k++) known |= strcmp(m->nodes[i].op, known_ops[k]) == 0;

@@ -8,13 +8,15 @@
 #include "quant/calib.h"
 #include "quant/quantize_graph.h"
 #include "quant/quantize_model.h"
+#include "quant/smoothquant.h"
 #include "tools/cli.h"
 
 static const cli_cmd_info info = {
     "quant",
     "Quantize the linear layers of a language model (or an ONNX graph's weights) into a .smelt artifact.",
-    "smelt quant IN -o OUT.smelt --scheme w8|w4 [--group 32|64|128] [--asym] [--method rtn|gptq|awq|awq-gptq]\n"
-    "                  [--clip] [--act-order] [--calib FILE[:TOKENS]]... [--calib-tokens N] [--damp D] [--json]",
+    "smelt quant IN -o OUT.smelt --scheme w8|w4|w8a8 [--group 32|64|128] [--asym] [--method rtn|gptq|awq|awq-gptq]\n"
+    "                  [--clip] [--act-order] [--calib FILE[:TOKENS]]... [--calib-tokens N] [--damp D]\n"
+    "                  [--avg-bits B] [--sens-windows N] [--alpha A] [--kv8] [--json]",
     "IN is a Hugging Face folder, an .onnx graph or a .smelt artifact of a float model. For an ONNX\n"
     "graph, --scheme w8 makes every weight read only by MatMul, Gemm or Conv int8 per output channel\n"
     "(RTN), run by the graph executor's int8 paths. For a language model, every linear layer of the\n"
@@ -32,7 +34,12 @@ static const cli_cmd_info info = {
     "gives RTN a range search on weight error. Prints a table of every weight's bits and\n"
     "relative reconstruction error ||W - Q(W)|| / ||W||; --json prints {\"output\", \"scheme\",\n"
     "\"bits_per_weight\", \"bytes_before\", \"bytes_after\", \"layers\": [{\"tensor\", \"bits\",\n"
-    "\"group\", \"rel_err\"}]}. Deterministic: the same input and options give the same tensors.",
+    "\"group\", \"rel_err\"}]}. Deterministic: the same input and options give the same tensors.\n"
+    "w8a8 is w8 weights with the activations quantized to int8 per token at run time and integer\n"
+    "products; it needs --calib: SmoothQuant first moves activation outliers into the weights\n"
+    "(s = max|X|^A / max|W|^(1-A) per input channel, --alpha A, default 0.5, folded into the norms,\n"
+    "v_proj and up_proj; see quant/smoothquant.h). --kv8 (any scheme) makes the engine keep the KV\n"
+    "cache in int8 with a scale per token and kv head.",
 };
 
 static void show_progress(void *ctx, int done, int total)
@@ -48,10 +55,11 @@ CMD(quant)
     double damp = 0.01, avg_bits = 0;
     long sens_windows = 16;
     cli_strs calib = {0};
-    bool asym = false, json = false, clip = false, act_order = false;
+    bool asym = false, json = false, clip = false, act_order = false, kv8 = false;
+    double alpha = 0.5;
     const cli_opt opts[] = {
         {"output", 'o', OPT_STR, &out, "OUT.smelt", "artifact to write (required)"},
-        {"scheme", 0, OPT_STR, &scheme, "SCHEME", "w8 or w4 (required)"},
+        {"scheme", 0, OPT_STR, &scheme, "SCHEME", "w8, w4 or w8a8 (required)"},
         {"group", 0, OPT_INT, &group, "N", "w4: input features a scale (32, 64 or 128; default 128)"},
         {"asym", 0, OPT_FLAG, &asym, NULL, "w4: a zero point a group (asymmetric)"},
         {"method", 0, OPT_STR, &method, "M", "rtn (round to nearest; the default), gptq, awq or awq-gptq"},
@@ -62,6 +70,8 @@ CMD(quant)
         {"damp", 0, OPT_DOUBLE, &damp, "D", "gptq: Hessian dampening, a fraction of its mean diagonal (0.01)"},
         {"avg-bits", 0, OPT_DOUBLE, &avg_bits, "B", "w4: mixed precision, int8 for the most sensitive weights within B bits a weight"},
         {"sens-windows", 0, OPT_INT, &sens_windows, "N", "--avg-bits: calibration windows to measure sensitivity on (16)"},
+        {"alpha", 0, OPT_DOUBLE, &alpha, "A", "w8a8: SmoothQuant migration strength, 0 to 1 (0.5)"},
+        {"kv8", 0, OPT_FLAG, &kv8, NULL, "int8 KV cache at run time (recorded in the artifact)"},
         {"json", 0, OPT_FLAG, &json, NULL, "print the report as JSON"},
         {0},
     };
@@ -78,7 +88,11 @@ CMD(quant)
     smelt_err *err = NULL;
     if (strcmp(scheme, "w8") == 0) r.scheme.bits = 8;
     else if (strcmp(scheme, "w4") == 0) r.scheme.bits = 4;
-    else err = SMELT_ERR(SMELT_E_INVALID, "unknown scheme '%s' (supported: w8, w4)", scheme);
+    else if (strcmp(scheme, "w8a8") == 0) r.scheme.bits = 8;
+    else err = SMELT_ERR(SMELT_E_INVALID, "unknown scheme '%s' (supported: w8, w4, w8a8)", scheme);
+    bool w8a8 = strcmp(scheme, "w8a8") == 0;
+    if (!err && !(alpha >= 0 && alpha <= 1)) err = SMELT_ERR(SMELT_E_INVALID, "--alpha %g: expected between 0 and 1", alpha);
+    if (!err && w8a8 && calib.n == 0) err = SMELT_ERR(SMELT_E_INVALID, "w8a8 needs calibration text for SmoothQuant: --calib FILE[:TOKENS]");
     smelt_source_kind kind;
     if (!err) err = smelt_source_kind_of(pos[0], &kind);
     if (!err && !(kind == SMELT_SRC_HF_DIR || kind == SMELT_SRC_ARTIFACT || kind == SMELT_SRC_ONNX))
@@ -90,9 +104,9 @@ CMD(quant)
     if (!err && kind == SMELT_SRC_ONNX) err = quantize_graph_adopt_tokenizer(m, pos[0]); /* ONNX graphs: w8 of MatMul/Gemm/Conv weights */
     if (!err && (avg_bits != 0 || sens_windows != 16) && !(avg_bits > 0 && sens_windows > 0))
         err = SMELT_ERR(SMELT_E_INVALID, "--avg-bits %g with --sens-windows %ld: expected positive values", avg_bits, sens_windows);
-    bool needs_calib = strcmp(method, "gptq") == 0 || strcmp(method, "awq") == 0 || strcmp(method, "awq-gptq") == 0 || avg_bits > 0;
+    bool needs_calib = strcmp(method, "gptq") == 0 || strcmp(method, "awq") == 0 || strcmp(method, "awq-gptq") == 0 || avg_bits > 0 || w8a8;
     if (!err && calib.n > 0 && !needs_calib)
-        err = SMELT_ERR(SMELT_E_INVALID, "--calib is read by --method gptq, awq, awq-gptq and by --avg-bits; rtn alone uses no calibration text");
+        err = SMELT_ERR(SMELT_E_INVALID, "--calib is read by --method gptq, awq, awq-gptq, by --avg-bits and by w8a8; rtn alone uses no calibration text");
     if (!err && needs_calib) {
         smelt_tokenizer *tok = NULL;
         if (!m->tokenizer_json) err = SMELT_ERR(SMELT_E_INVALID, "%s: no tokenizer.json to read the calibration text with", pos[0]);
@@ -104,6 +118,9 @@ CMD(quant)
         r.calib = calib_ids;
         smelt_tokenizer_free(tok);
     }
+    json_t *sq = NULL;
+    size_t sq_before = 0; /* SmoothQuant leaves the projections f32: the report compares with their size before it */
+    if (!err && w8a8) err = smelt_err_wrap(smoothquant_apply(m, r.calib, r.n_calib, r.calib_window, alpha, &sq, &sq_before), "%s", pos[0]);
     if (!err) {
         smelt_progress p;
         smelt_progress_begin(&p, "quantizing", 0);
@@ -111,6 +128,8 @@ CMD(quant)
                                                          : quantize_llm(m, &r, show_progress, &p, &rep, &n_rep), "%s", pos[0]);
         smelt_progress_end(&p);
     }
+    if (!err && (w8a8 || kv8)) err = w8a8_record(m, w8a8, sq, kv8);
+    else json_decref(sq);
     if (!err) {
         artifact_write_opts wo = {"any", cli_command_line, SMELT_VERSION};
         err = artifact_write(out, m, &wo);
@@ -129,6 +148,7 @@ CMD(quant)
         const smelt_tensor *t = smelt_model_find(m, rep[i].tensor);
         n_weights += smelt_shape_numel(t->ndim, t->shape);
     }
+    if (sq_before) before = sq_before;
     double bpw = n_weights ? 8.0 * (double)after / (double)n_weights : 0;
     char name[16];
     snprintf(name, sizeof name, "%s%s%s", scheme, r.scheme.bits == 4 ? (asym ? "-asym" : "-sym") : "", "");

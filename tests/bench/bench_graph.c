@@ -139,7 +139,7 @@ static int report(const char *dir, int runs)
         smelt_err *err = onnx_read(c->model, &m);
         const char *base = c->int8 ? c->base : c->name;
         if (!err && c->int8) {
-            quant_recipe r = {{8, 128, false}, "rtn", NULL, 0, 256, 0.01};
+            quant_recipe r = {.scheme = {8, 128, false}, .method = "rtn", .calib_window = 256, .damp = 0.01};
             quant_report *rep = NULL;
             int n_rep = 0;
             err = quantize_graph(m, &r, NULL, NULL, &rep, &n_rep);

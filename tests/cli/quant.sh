@@ -49,7 +49,7 @@ expect_exit 0 "$SMELT" quant "$TMP/tiny.smelt" -o "$TMP/t4c.smelt" --scheme w4 -
 
 # bad input: a clear error, exit 1, nothing written
 expect_exit 1 "$SMELT" quant models/tiny-llama -o "$TMP/bad.smelt" --scheme w3
-expect_err_contains "unknown scheme 'w3' (supported: w8, w4)"
+expect_err_contains "unknown scheme 'w3' (supported: w8, w4, w8a8)"
 expect_exit 1 "$SMELT" quant models/tiny-llama -o "$TMP/bad.smelt" --scheme w4 --group 128
 expect_err_contains "weight 'model.layers.0.mlp.down_proj.weight': group size 128 does not divide its 352 input features"
 expect_exit 1 "$SMELT" quant models/tiny-llama -o "$TMP/bad.smelt" --scheme w4 --group 48

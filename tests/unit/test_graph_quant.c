@@ -37,7 +37,7 @@ static void expect_err(smelt_err *err, const char *text)
     smelt_err_free(err);
 }
 
-static const quant_recipe W8 = {{8, 128, false}, "rtn", NULL, 0, 256, 0.01};
+static const quant_recipe W8 = {.scheme = {8, 128, false}, .method = "rtn", .calib_window = 256, .damp = 0.01};
 
 static uint64_t rng = 12345;
 static float frand(void)
