@@ -6,6 +6,7 @@
 #include <stdlib.h>
 
 #include "core/threads.h"
+#include "runtime/graph/gx.h"
 
 typedef struct {
     float *z;
@@ -16,20 +17,25 @@ typedef struct {
     double *ce, *kl; /* per row, summed in row order afterwards so results do not depend on threads */
 } loss_job;
 
-/* log-sum-exp of x[i] * k over V values, and the max */
-static double lse(const float *x, int V, float k)
+/* e[i] = exp((x[i] - max) * k) (vectorized) and returns log sum_i e[i] + max * k: the
+ * log-sum-exp of x * k, with e left holding the unnormalized probabilities */
+static double lse_exp(const float *x, int V, float k, float *e)
 {
     float mx = -INFINITY;
-    for (int i = 0; i < V; i++) mx = x[i] * k > mx ? x[i] * k : mx;
+    for (int i = 0; i < V; i++) mx = x[i] > mx ? x[i] : mx;
+    for (int i = 0; i < V; i++) e[i] = (x[i] - mx) * k;
+    gx_exp_f32(e, e, V);
     double s = 0;
-    for (int i = 0; i < V; i++) s += expf(x[i] * k - mx);
-    return mx + log(s);
+    for (int i = 0; i < V; i++) s += e[i];
+    return (double)mx * k + log(s);
 }
 
 static void loss_rows(void *ctx, int64_t begin, int64_t end)
 {
     const loss_job *j = ctx;
     int V = j->V;
+    float *ez = malloc((size_t)V * 3 * sizeof *ez), *ezT = ez + V, *etT = ez + 2 * V;
+    if (!ez) abort(); /* three rows of the vocabulary */
     for (int64_t r = begin; r < end; r++) {
         float *z = j->z + (size_t)r * V;
         j->ce[r] = j->kl[r] = 0;
@@ -38,30 +44,35 @@ static void loss_rows(void *ctx, int64_t begin, int64_t end)
                 for (int i = 0; i < V; i++) z[i] = 0;
             continue;
         }
-        double lz = lse(z, V, 1.0f);
+        double lz = lse_exp(z, V, 1.0f, ez);
         j->ce[r] = lz - z[j->y[r]];
         const float *t = j->t ? j->t + (size_t)r * V : NULL;
-        double lzT = 0, ltT = 0;
-        float invT = 1.0f / j->temp;
+        float invT = 1.0f / j->temp, izT = 0, itT = 0;
         if (t) {
-            lzT = lse(z, V, invT);
-            ltT = lse(t, V, invT);
+            double lzT = lse_exp(z, V, invT, ezT), ltT = lse_exp(t, V, invT, etT);
+            /* ezT / sum = softmax(z/T): the sums are exp(lse - max k) */
+            float mz = -INFINITY, mt = -INFINITY;
+            for (int i = 0; i < V; i++) mz = z[i] > mz ? z[i] : mz, mt = t[i] > mt ? t[i] : mt;
+            izT = (float)exp((double)mz * invT - lzT);
+            itT = (float)exp((double)mt * invT - ltT);
             double kl = 0;
-            for (int i = 0; i < V; i++) {
-                double lpt = t[i] * invT - ltT, lps = z[i] * invT - lzT;
-                kl += exp(lpt) * (lpt - lps);
-            }
+            float dl = (float)(lzT - ltT);
+            for (int i = 0; i < V; i++) kl += etT[i] * itT * ((t[i] - z[i]) * invT + dl);
             j->kl[r] = kl;
         }
         if (j->scale == 0) continue;
         float a = t ? j->alpha : 0.0f, wce = (1.0f - a) * j->scale, wkl = a * j->temp * j->scale;
-        for (int i = 0; i < V; i++) {
-            float g = wce * expf((float)(z[i] - lz));
-            if (t) g += wkl * (expf((float)(z[i] * invT - lzT)) - expf((float)(t[i] * invT - ltT)));
-            z[i] = g;
-        }
-        z[j->y[r]] -= wce;
+        float mz1 = -INFINITY;
+        for (int i = 0; i < V; i++) mz1 = z[i] > mz1 ? z[i] : mz1;
+        float iz = (float)exp((double)mz1 - lz);
+        int y = j->y[r];
+        if (t)
+            for (int i = 0; i < V; i++) z[i] = wce * ez[i] * iz + wkl * (ezT[i] * izT - etT[i] * itT);
+        else
+            for (int i = 0; i < V; i++) z[i] = wce * ez[i] * iz;
+        z[y] -= wce;
     }
+    free(ez);
 }
 
 void tl_loss(float *logits, const int32_t *targets, const float *teacher, int N, int V, float alpha, float temp, float grad_scale, tl_loss_sums *out)

@@ -65,5 +65,6 @@ CMD(run);
 CMD(perplexity);
 CMD(quant);
 CMD(synth);
+CMD(distill);
 
 #endif

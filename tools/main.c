@@ -21,6 +21,7 @@ static const command commands[] = {
     {"run", cmd_run, "generate text from a prompt (greedy or sampled), streamed"},
     {"perplexity", cmd_perplexity, "perplexity of a language model on a text file"},
     {"synth", cmd_synth, "write a random-weight Llama or GPT-2 checkpoint folder"},
+    {"distill", cmd_distill, "train a smaller student from a teacher (knowledge distillation) into an artifact"},
 };
 
 static void print_commands(FILE *f)
