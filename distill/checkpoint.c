@@ -22,7 +22,7 @@ static json_t *state_json(const dd_state *ds)
     return json_pack("{s:s, s:o, s:o}", "rng", rng, "cursor", cur, "epoch", ep);
 }
 
-smelt_err *ck_save(const char *path, const tm_model *m, const adamw_state *s, int64_t step, const dd_state *ds, const json_t *fingerprint)
+smelt_err *ck_save(const char *path, const tm_model *m, const adamw_state *s, int64_t step, double loss, const dd_state *ds, const json_t *fingerprint)
 {
     size_t n = m->n_params, nb = n * sizeof(float);
     smelt_sha256 *h = smelt_sha256_begin();
@@ -32,7 +32,7 @@ smelt_err *ck_save(const char *path, const tm_model *m, const adamw_state *s, in
     smelt_sha256_update(h, s->v, nb);
     char hex[65];
     smelt_sha256_end(h, hex);
-    json_t *hdr = json_pack("{s:i, s:I, s:I, s:I, s:o, s:O, s:s}", "version", CK_VERSION, "step", (json_int_t)step, "adam_t", (json_int_t)s->t, "n_params",
+    json_t *hdr = json_pack("{s:i, s:I, s:f, s:I, s:I, s:o, s:O, s:s}", "version", CK_VERSION, "step", (json_int_t)step, "loss", loss, "adam_t", (json_int_t)s->t, "n_params",
                             (json_int_t)n, "data", state_json(ds), "fingerprint", fingerprint, "sha256", hex);
     char *text = hdr ? json_dumps(hdr, JSON_COMPACT | JSON_SORT_KEYS) : NULL;
     json_decref(hdr);
@@ -70,7 +70,7 @@ static const char *first_difference(const json_t *a, const json_t *b)
     return NULL;
 }
 
-smelt_err *ck_load(const char *path, tm_model *m, adamw_state *s, int64_t *step, dd_state *ds, const json_t *fingerprint)
+smelt_err *ck_load(const char *path, tm_model *m, adamw_state *s, int64_t *step, double *loss, dd_state *ds, const json_t *fingerprint)
 {
     smelt_map map;
     SMELT_TRY(smelt_map_file(path, &map));
@@ -146,6 +146,7 @@ smelt_err *ck_load(const char *path, tm_model *m, adamw_state *s, int64_t *step,
     memcpy(s->v, payload + 2 * nb, nb);
     s->t = json_integer_value(at);
     *step = json_integer_value(st);
+    *loss = json_number_value(json_object_get(hdr, "loss"));
     *ds = d;
 done:
     json_decref(hdr);

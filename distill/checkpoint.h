@@ -19,8 +19,9 @@
 #include "distill/data.h"
 #include "distill/tmodel.h"
 
-smelt_err *ck_save(const char *path, const tm_model *m, const adamw_state *s, int64_t step, const dd_state *ds, const json_t *fingerprint);
+/* loss: the last step's loss, reported again by a resume that has no steps left */
+smelt_err *ck_save(const char *path, const tm_model *m, const adamw_state *s, int64_t step, double loss, const dd_state *ds, const json_t *fingerprint);
 /* Checks everything (magic, sizes, header, fingerprint, hash) before touching m, s or *ds. */
-smelt_err *ck_load(const char *path, tm_model *m, adamw_state *s, int64_t *step, dd_state *ds, const json_t *fingerprint);
+smelt_err *ck_load(const char *path, tm_model *m, adamw_state *s, int64_t *step, double *loss, dd_state *ds, const json_t *fingerprint);
 
 #endif

@@ -159,7 +159,8 @@ static smelt_err *setup(run *R)
         if (!R->ckpt_path) return SMELT_ERR(SMELT_E_INVALID, "--resume needs --checkpoint-dir");
         if (!smelt_file_exists(R->ckpt_path)) return SMELT_ERR(SMELT_E_INVALID, "%s: no checkpoint to resume from", R->ckpt_path);
         dd_state ds;
-        SMELT_TRY(ck_load(R->ckpt_path, R->m, &R->adam, &r->start_step, &ds, R->fingerprint));
+        SMELT_TRY(ck_load(R->ckpt_path, R->m, &R->adam, &r->start_step, &r->final_loss, &ds, R->fingerprint));
+        r->steps_done = r->start_step;
         if (r->start_step > o->steps) return SMELT_ERR(SMELT_E_INVALID, "%s: checkpoint is at step %lld, past --steps %lld", R->ckpt_path, (long long)r->start_step, (long long)o->steps);
         dd_set_state(R->data, &ds);
     }
@@ -181,7 +182,7 @@ static smelt_err *teacher_logits(run *R)
 static smelt_err *save_checkpoint(run *R, int64_t step)
 {
     dd_state ds = dd_get_state(R->data);
-    return ck_save(R->ckpt_path, R->m, &R->adam, step, &ds, R->fingerprint);
+    return ck_save(R->ckpt_path, R->m, &R->adam, step, R->r->final_loss, &ds, R->fingerprint);
 }
 
 static smelt_err *train(run *R)
