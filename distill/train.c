@@ -13,11 +13,13 @@
 #include "core/log.h"
 #include "distill/checkpoint.h"
 #include "distill/data.h"
+#include "distill/qat.h"
 #include "distill/step.h"
 #include "distill/student.h"
 #include "evals/perplexity.h"
 #include "formats/load.h"
 #include "formats/tokenizer.h"
+#include "quant/quantize_model.h"
 #include "runtime/llm.h"
 
 #define VAL_WINDOW 256
@@ -43,6 +45,8 @@ typedef struct {
     int n_val;
     int32_t *ids, *targets;
     float *tlogits;
+    bool fq_active; /* m->w holds the fake-quantized weights, fq the master */
+    float *fq; /* QAT: the fake-quantized weights the passes run on (m->w stays the float master) */
     json_t *fingerprint;
     char *ckpt_path;
     int *layers;
@@ -69,12 +73,27 @@ static smelt_err *load_val(run *R, int32_t eos)
     return NULL;
 }
 
+/* With QAT, exchanges the master weights and their fake-quantized copy (refreshed on the way in), so
+ * the passes between two calls see the quantized model and everything else the master. */
+static void qat_swap(run *R)
+{
+    if (!R->fq) return;
+    if (!R->fq_active) qat_fake_quantize(R->m, R->m->w, R->fq, &R->o->qat);
+    float *t = R->m->w;
+    R->m->w = R->fq;
+    R->fq = t;
+    R->fq_active = !R->fq_active;
+}
+
 static smelt_err *evaluate(run *R, int64_t step, distill_eval_info *out)
 {
     double t0 = smelt_now();
     smelt_model *view = NULL;
     llm_engine *e = NULL;
-    SMELT_TRY(tm_view_smelt(R->m, &view));
+    qat_swap(R);
+    smelt_err *verr = tm_view_smelt(R->m, &view);
+    qat_swap(R);
+    if (verr) return verr;
     smelt_err *err = llm_engine_new(view, &e);
     *out = (distill_eval_info){.step = step, .n = R->n_val};
     for (int i = 0; i < R->n_val && !err; i++) {
@@ -101,10 +120,11 @@ static json_t *make_fingerprint(const run *R)
                                 "head_dim", c->hd, "ffn", c->F, "tied", c->tied);
     char seed[24];
     snprintf(seed, sizeof seed, "%llu", (unsigned long long)o->seed);
-    return json_pack("{s:o, s:o, s:o, s:s, s:i, s:i, s:i, s:I, s:f, s:f, s:f, s:f, s:I, s:f, s:f, s:f}", "student", student, "kept_layers", layers, "data",
+    return json_pack("{s:o, s:o, s:o, s:s, s:i, s:i, s:i, s:I, s:f, s:f, s:f, s:f, s:I, s:f, s:f, s:f, s:o}", "student", student, "kept_layers", layers, "data",
                      data, "seed", seed, "batch", o->batch, "seq", o->seq, "accum", o->accum, "steps", (json_int_t)o->steps, "lr", (double)o->opt.lr, "alpha",
                      (double)o->alpha, "temp", (double)o->temp, "weight_decay", (double)o->opt.weight_decay, "warmup", (json_int_t)o->opt.warmup, "clip",
-                     (double)o->opt.clip, "min_lr_ratio", (double)o->opt.min_lr_ratio, "beta2", (double)o->opt.beta2);
+                     (double)o->opt.clip, "min_lr_ratio", (double)o->opt.min_lr_ratio, "beta2", (double)o->opt.beta2, "qat",
+                     o->qat.bits ? json_pack("{s:i, s:i, s:b}", "bits", o->qat.bits, "group", o->qat.group, "asym", o->qat.asym) : json_null());
 }
 
 static smelt_err *setup(run *R)
@@ -149,6 +169,10 @@ static smelt_err *setup(run *R)
     R->tseqs = calloc((size_t)o->batch, sizeof *R->tseqs);
     if (!R->ids || !R->targets || (o->alpha > 0 && !R->tlogits) || !R->tseqs) return SMELT_ERR(SMELT_E_NOMEM, "out of memory");
     for (int b = 0; b < o->batch; b++) SMELT_TRY(llm_seq_new(R->teng, &R->tseqs[b]));
+    if (o->qat.bits) {
+        SMELT_TRY(qat_check(R->m, &o->qat));
+        if (!(R->fq = aligned_alloc(64, R->m->n_params * sizeof(float)))) return SMELT_ERR(SMELT_E_NOMEM, "out of memory");
+    }
     if (!(R->fingerprint = make_fingerprint(R))) return SMELT_ERR(SMELT_E_NOMEM, "out of memory");
     if (o->checkpoint_dir) {
         if (!smelt_is_dir(o->checkpoint_dir) && !o->resume && mkdir(o->checkpoint_dir, 0777) != 0)
@@ -212,7 +236,9 @@ static smelt_err *train(run *R)
                 SMELT_TRY(teacher_logits(R));
                 r->t_teacher += smelt_now() - tt;
             }
+            qat_swap(R);
             tm_forward_backward(R->m, R->acts, R->ids, R->targets, R->tlogits, o->alpha, o->temp, scale, &sums, &tim);
+            qat_swap(R);
         }
         double to = smelt_now();
         double norm = tm_grad_norm(R->m);
@@ -267,6 +293,14 @@ smelt_err *distill_run(const distill_opts *o, distill_result *r)
         else json_decref(layers);
         err = tm_to_smelt(R.m, R.teacher->tokenizer_json, meta, &r->student);
         json_decref(meta);
+        if (!err && o->qat.bits) {
+            /* the same round-to-nearest rule the training passes used, now stored as integers */
+            quant_recipe qr = {o->qat, "rtn", NULL, 0, 256, 0.01};
+            quant_report *rep = NULL;
+            int n_rep = 0;
+            err = quantize_llm(r->student, &qr, NULL, NULL, &rep, &n_rep);
+            quant_report_free(rep, n_rep);
+        }
     }
     r->t_total = smelt_now() - t0;
     for (int b = 0; R.tseqs && b < o->batch; b++) llm_seq_free(R.tseqs[b]);
@@ -276,6 +310,7 @@ smelt_err *distill_run(const distill_opts *o, distill_result *r)
     free(R.ids);
     free(R.targets);
     free(R.tlogits);
+    free(R.fq);
     free(R.ckpt_path);
     free(R.layers);
     json_decref(R.fingerprint);

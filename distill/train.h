@@ -10,6 +10,7 @@
 
 #include "core/ir.h"
 #include "distill/adamw.h"
+#include "quant/rtn.h"
 
 #define DISTILL_MAX_VAL 16
 
@@ -47,6 +48,7 @@ typedef struct {
     int checkpoint_every;                 /* 0: only on a stop request */
     const char *checkpoint_dir;           /* NULL: no checkpoints */
     bool resume;
+    quant_scheme qat;                     /* bits 0: float student; 4 or 8: quantization-aware, the artifact quantized */
     const volatile sig_atomic_t *stop;    /* set by a signal handler: checkpoint and return */
     void (*on_step)(void *ctx, const distill_step_info *s);
     void (*on_eval)(void *ctx, const distill_eval_info *e);

@@ -32,7 +32,10 @@ static const cli_cmd_info info = {
     "With --checkpoint-dir a checkpoint is written atomically every --checkpoint-every steps and on\n"
     "SIGINT/SIGTERM (exit 130); --resume continues from it with the same options, reaching what an\n"
     "uninterrupted run reaches. --steps 0 writes the initialised student. Deterministic for a seed and\n"
-    "thread count (SMELT_THREADS). --json prints {\"output\", \"steps\", \"final_loss\", \"tokens_per_s\",\n"
+    "thread count (SMELT_THREADS). --qat w4 (or w8) makes it quantization-aware: the passes run through\n"
+    "the round-to-nearest quantized projections (groups of --qat-group, --qat-asym as in `smelt quant`),\n"
+    "the float master weights take the gradient straight through, and the artifact is written quantized.\n"
+    "--json prints {\"output\", \"steps\", \"final_loss\", \"tokens_per_s\",\n"
     "\"params\", \"eval\": {\"first\": {...}, \"last\": {...}}, \"time_s\": {...}}.",
 };
 
@@ -123,6 +126,9 @@ static void default_vals(const cli_strs *data, cli_strs *vals, char **owned)
 
 CMD(distill)
 {
+    const char *qat = NULL;
+    long qat_group = 128;
+    bool qat_asym = false;
     const char *teacher = NULL, *keep = NULL, *student_config = NULL, *out = NULL, *ckpt = NULL, *metrics = NULL;
     long keep_every = 0, steps = -1, seed = 0, batch = 16, seq = 256, accum = 1, eval_every = 0, ckpt_every = 0, warmup = -1, val_windows = 200;
     double lr = 5e-4, alpha = 0.5, temp = 2.0, wd = 0.01, clip = 1.0, min_lr = 0.1;
@@ -149,6 +155,9 @@ CMD(distill)
         {"clip", 0, OPT_DOUBLE, &clip, "C", "max global gradient norm (default 1; 0: off)"},
         {"alpha", 0, OPT_DOUBLE, &alpha, "A", "weight of the KD term (default 0.5; 0: cross-entropy only)"},
         {"temp", 0, OPT_DOUBLE, &temp, "T", "distillation temperature (default 2)"},
+        {"qat", 0, OPT_STR, &qat, "w4|w8", "quantization-aware: train through RTN-quantized projections, write them quantized"},
+        {"qat-group", 0, OPT_INT, &qat_group, "N", "--qat w4: input features a scale (default 128)"},
+        {"qat-asym", 0, OPT_FLAG, &qat_asym, NULL, "--qat w4: a zero point a group"},
         {"eval-every", 0, OPT_INT, &eval_every, "K", "validation perplexity every K steps (default: start and end)"},
         {"checkpoint-dir", 0, OPT_STR, &ckpt, "D", "folder for checkpoint.bin"},
         {"checkpoint-every", 0, OPT_INT, &ckpt_every, "K", "checkpoint every K steps (default: --eval-every, else 50)"},
@@ -173,6 +182,13 @@ CMD(distill)
         fprintf(stderr, "smelt distill: an option is out of range (see --help)\n");
         return 2;
     }
+    quant_scheme qs = {0, (int)qat_group, qat_asym};
+    if (qat && strcmp(qat, "w4") == 0) qs.bits = 4;
+    else if (qat && strcmp(qat, "w8") == 0) qs.bits = 8;
+    else if (qat) {
+        fprintf(stderr, "smelt distill: --qat '%s': expected w4 or w8\n", qat);
+        return 2;
+    }
     char *owned_vals[16] = {0};
     if (!val.n) default_vals(&data, &val, owned_vals);
     char *metrics_default = NULL;
@@ -191,7 +207,7 @@ CMD(distill)
         .opt = {.lr = (float)lr, .beta1 = 0.9f, .beta2 = 0.999f, .eps = 1e-8f, .weight_decay = (float)wd, .min_lr_ratio = (float)min_lr,
                 .warmup = warmup >= 0 ? warmup : steps / 20, .clip = (float)clip},
         .eval_every = (int)eval_every, .checkpoint_every = (int)(ckpt_every ? ckpt_every : eval_every ? eval_every : 50), .checkpoint_dir = ckpt,
-        .resume = resume, .stop = &stop_flag, .on_step = on_step, .on_eval = on_eval, .ctx = &tc,
+        .resume = resume, .qat = qs, .stop = &stop_flag, .on_step = on_step, .on_eval = on_eval, .ctx = &tc,
     };
     struct sigaction sa = {0};
     sa.sa_handler = on_signal;

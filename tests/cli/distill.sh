@@ -78,6 +78,24 @@ else
   [ $rc = 0 ] || fail "SIGTERM run exited $rc: $(cat "$TMP/term.err")"
 fi
 
+# quantization-aware: --steps 0 is exactly RTN w4 g32 (ppl 205.8505 on quotes, as `smelt quant` gives);
+# 16 steps of KD from the float teacher through the quantized weights beat it
+expect_exit 0 "$SMELT" quant models/tiny-llama --scheme w4 --group 32 -o "$TMP/rtn.smelt"
+expect_exit 0 "$SMELT" perplexity "$TMP/rtn.smelt" data/quotes.val.txt --json
+rtn=$(jqv .ppl)
+qat_args=(--teacher models/tiny-llama --keep-every 1 --qat w4 --qat-group 32 "${D[@]}" --batch 4 --seq 64 --lr 2e-4 --alpha 1 --val data/quotes.val.txt --val-windows 5)
+expect_exit 0 "$SMELT" distill "${qat_args[@]}" --steps 0 -o "$TMP/q0.smelt"
+expect_exit 0 "$SMELT" perplexity "$TMP/q0.smelt" data/quotes.val.txt --json
+expect_eq "qat --steps 0 ppl = rtn ppl" "$(jqv .ppl)" "$rtn"
+if [ $SANITIZED = 0 ]; then
+  expect_exit 0 "$SMELT" distill "${qat_args[@]}" --steps 16 -o "$TMP/q16.smelt"
+  expect_exit 0 "$SMELT" inspect --json "$TMP/q16.smelt"
+  expect_eq "qat down_proj dtype" "$(jqv '.tensors[] | select(.name == "model.layers.1.mlp.down_proj.weight") | .dtype')" i4
+  expect_exit 0 "$SMELT" perplexity "$TMP/q16.smelt" data/quotes.val.txt --json
+  echo "tiny-llama w4 g32 quotes ppl: rtn $rtn, qat 16 steps $(jqv .ppl) (float 204.174)"
+  jq -en --argjson q "$(jqv .ppl)" --argjson r "$rtn" '$q < $r - 0.5' >/dev/null || fail "qat ppl $(jqv .ppl) does not beat rtn $rtn"
+fi
+
 # bad input: exit 1, a clear message, the existing output untouched
 echo keep > "$TMP/out.smelt"
 check_untouched() { [ "$(cat "$TMP/out.smelt")" = keep ] || fail "output overwritten after: $*"; }
