@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 
 #include "core/log.h"
 #include "distill/checkpoint.h"
@@ -209,6 +210,15 @@ static smelt_err *save_checkpoint(run *R, int64_t step)
     return ck_save(R->ckpt_path, R->m, &R->adam, step, R->r->final_loss, &ds, R->fingerprint);
 }
 
+/* CPU seconds this process has used (all threads): with other work sharing the cores, tokens per
+ * CPU second says what the code costs where wall-clock throughput says what the machine gave it. */
+static double cpu_seconds(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
+}
+
 static smelt_err *train(run *R)
 {
     const distill_opts *o = R->o;
@@ -224,7 +234,7 @@ static smelt_err *train(run *R)
     double t_train = 0;
     tm_timing tim = {0};
     for (int64_t step = r->start_step; step < o->steps; step++) {
-        double t0 = smelt_now();
+        double t0 = smelt_now(), c0 = cpu_seconds();
         memset(R->m->g, 0, R->m->n_params * sizeof(float));
         tl_loss_sums sums = {0};
         for (int k = 0; k < o->accum; k++) {
@@ -247,6 +257,7 @@ static smelt_err *train(run *R)
         adamw_step(R->m, &R->adam, &opt, lr, mul);
         r->t_opt += smelt_now() - to;
         t_train += smelt_now() - t0;
+        r->cpu_s += cpu_seconds() - c0;
         r->steps_done = step + 1;
         r->final_loss = tl_loss_value(&sums, o->alpha, o->temp, R->tlogits != NULL);
         int64_t done = step + 1 - r->start_step;

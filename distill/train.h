@@ -62,6 +62,7 @@ typedef struct {
     int64_t params, teacher_params;
     int student_layers;
     double tok_per_s;
+    double cpu_s; /* CPU seconds (all threads) the training steps took */
     /* seconds in this process: teacher forward, student projections (sgemm), attention, loss,
      * other layers, optimizer, validation */
     double t_teacher, t_linear, t_attn, t_loss, t_other, t_opt, t_eval, t_total;

@@ -233,6 +233,7 @@ CMD(distill)
     if (json) {
         json_t *t = json_pack("{s:f, s:f, s:f, s:f, s:f, s:f, s:f, s:f}", "teacher", r.t_teacher, "linear_sgemm", r.t_linear, "attention", r.t_attn, "loss",
                               r.t_loss, "other", r.t_other, "optimizer", r.t_opt, "eval", r.t_eval, "total", r.t_total);
+        json_object_set_new(t, "train_cpu", json_real(r.cpu_s));
         json_t *j = json_pack("{s:s, s:I, s:I, s:f, s:f, s:I, s:I, s:i, s:{s:o, s:o}, s:o}", "output", out, "steps", (json_int_t)r.steps_done, "start_step",
                               (json_int_t)r.start_step, "final_loss", r.final_loss, "tokens_per_s", r.tok_per_s, "params", (json_int_t)r.params,
                               "teacher_params", (json_int_t)r.teacher_params, "layers", r.student_layers, "eval", "first", eval_json(&r.first_eval), "last",
@@ -241,8 +242,9 @@ CMD(distill)
         printf("\n");
         json_decref(j);
     } else {
-        printf("%s: %d-layer student, %lld parameters (teacher %lld), %lld steps, final loss %.4f, %.0f tokens/s\n", out, r.student_layers,
-               (long long)r.params, (long long)r.teacher_params, (long long)r.steps_done, r.final_loss, r.tok_per_s);
+        printf("%s: %d-layer student, %lld parameters (teacher %lld), %lld steps, final loss %.4f, %.0f tokens/s (%.0f a CPU second)\n", out,
+               r.student_layers, (long long)r.params, (long long)r.teacher_params, (long long)r.steps_done, r.final_loss, r.tok_per_s,
+               r.cpu_s > 0 ? (double)(r.steps_done - r.start_step) * o.batch * o.seq * o.accum / r.cpu_s : 0.0);
         if (busy > 0)
             printf("time: teacher %.1f%%, student projections (sgemm) %.1f%%, attention %.1f%%, loss %.1f%%, other %.1f%%, optimizer %.1f%%\n",
                    100 * r.t_teacher / busy, 100 * r.t_linear / busy, 100 * r.t_attn / busy, 100 * r.t_loss / busy, 100 * r.t_other / busy, 100 * r.t_opt / busy);
