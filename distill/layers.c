@@ -4,6 +4,7 @@
 
 #include <cblas.h>
 #include <math.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "core/threads.h"
@@ -104,21 +105,36 @@ static void rms_bwd_rows(void *ctx, int64_t begin, int64_t end)
     }
 }
 
-static void rms_bwd_cols(void *ctx, int64_t begin, int64_t end)
+/* dw partial sums over fixed blocks of rows (row order inside a block), added in block order after:
+ * row-major access, and the same result whatever the thread count */
+#define NORM_ROWS 128
+
+static void rms_bwd_blocks(void *ctx, int64_t begin, int64_t end)
 {
     const norm_job *j = ctx;
-    for (int64_t i = begin; i < end; i++) {
-        float s = 0;
-        for (int t = 0; t < j->N; t++) s += j->dout[(size_t)t * j->C + i] * j->x[(size_t)t * j->C + i] * j->rstd[t];
-        j->dw[i] += s;
+    for (int64_t b = begin; b < end; b++) {
+        float *part = j->out + (size_t)b * j->C;
+        for (int i = 0; i < j->C; i++) part[i] = 0;
+        int t1 = (int)((b + 1) * NORM_ROWS < j->N ? (b + 1) * NORM_ROWS : j->N);
+        for (int t = (int)(b * NORM_ROWS); t < t1; t++) {
+            const float *dy = j->dout + (size_t)t * j->C, *x = j->x + (size_t)t * j->C;
+            float r = j->rstd[t];
+            for (int i = 0; i < j->C; i++) part[i] += dy[i] * x[i] * r;
+        }
     }
 }
 
 void tl_rmsnorm_backward(float *dx, float *dw, const float *dout, const float *x, const float *w, const float *rstd, int N, int C)
 {
-    norm_job j = {.rstd = (float *)rstd, .dx = dx, .dw = dw, .x = x, .w = w, .dout = dout, .N = N, .C = C};
+    int nb = (N + NORM_ROWS - 1) / NORM_ROWS;
+    float *part = malloc((size_t)nb * C * sizeof *part);
+    if (!part) abort(); /* C floats a block of rows */
+    norm_job j = {.out = part, .rstd = (float *)rstd, .dx = dx, .dw = dw, .x = x, .w = w, .dout = dout, .N = N, .C = C};
     smelt_parallel_for(N, 16, rms_bwd_rows, &j);
-    smelt_parallel_for(C, 16, rms_bwd_cols, &j);
+    smelt_parallel_for(nb, 1, rms_bwd_blocks, &j);
+    for (int b = 0; b < nb; b++)
+        for (int i = 0; i < C; i++) dw[i] += part[(size_t)b * C + i];
+    free(part);
 }
 
 void tl_rope_tables(float *cs, float *sn, int T, int hd, float theta)
@@ -171,6 +187,10 @@ typedef struct {
     int B, T, nh, nkv, hd;
 } attn_job;
 
+/* Query rows a block: block i only needs keys 0..its last row, so the products skip most of the
+ * masked upper triangle. */
+#define ATTN_QB 64
+
 /* one (sequence, head) pair a task: S = Q K^T / sqrt(hd), causal softmax, O = P V */
 static void attn_fwd_tasks(void *ctx, int64_t begin, int64_t end)
 {
@@ -182,16 +202,19 @@ static void attn_fwd_tasks(void *ctx, int64_t begin, int64_t end)
         const float *Q = j->q + (size_t)b * T * qd + (size_t)h * hd;
         const float *K = j->k + (size_t)b * T * kvd + (size_t)kh * hd, *V = j->v + (size_t)b * T * kvd + (size_t)kh * hd;
         float *P = j->P + ((size_t)b * j->nh + h) * T * T, *O = j->out + (size_t)b * T * qd + (size_t)h * hd;
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, T, T, hd, scale, Q, qd, K, kvd, 0.0f, P, T);
-        for (int r = 0; r < T; r++) {
-            float *row = P + (size_t)r * T, mx = -INFINITY, sum = 0;
-            for (int c = 0; c <= r; c++) mx = row[c] > mx ? row[c] : mx;
-            for (int c = 0; c <= r; c++) sum += row[c] = expf(row[c] - mx);
-            float inv = 1.0f / sum;
-            for (int c = 0; c <= r; c++) row[c] *= inv;
-            for (int c = r + 1; c < T; c++) row[c] = 0;
+        for (int r0 = 0; r0 < T; r0 += ATTN_QB) {
+            int rows = T - r0 < ATTN_QB ? T - r0 : ATTN_QB, n = r0 + rows;
+            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, rows, n, hd, scale, Q + (size_t)r0 * qd, qd, K, kvd, 0.0f, P + (size_t)r0 * T, T);
+            for (int r = r0; r < n; r++) {
+                float *row = P + (size_t)r * T, mx = -INFINITY, sum = 0;
+                for (int c = 0; c <= r; c++) mx = row[c] > mx ? row[c] : mx;
+                for (int c = 0; c <= r; c++) sum += row[c] = expf(row[c] - mx);
+                float inv = 1.0f / sum;
+                for (int c = 0; c <= r; c++) row[c] *= inv;
+                for (int c = r + 1; c < T; c++) row[c] = 0;
+            }
+            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, rows, hd, n, 1.0f, P + (size_t)r0 * T, T, V, kvd, 0.0f, O + (size_t)r0 * qd, qd);
         }
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, T, hd, T, 1.0f, P, T, V, kvd, 0.0f, O, qd);
     }
 }
 
@@ -213,25 +236,34 @@ static void attn_bwd_tasks(void *ctx, int64_t begin, int64_t end)
         const float *K = j->k + (size_t)b * T * kvd + (size_t)kh * hd, *V = j->v + (size_t)b * T * kvd + (size_t)kh * hd;
         float *dK = j->dk + (size_t)b * T * kvd + (size_t)kh * hd, *dV = j->dv + (size_t)b * T * kvd + (size_t)kh * hd;
         float *dS = j->scratch + (size_t)task * T * T;
+        for (int t = 0; t < T; t++) {
+            memset(dK + (size_t)t * kvd, 0, (size_t)hd * sizeof(float));
+            memset(dV + (size_t)t * kvd, 0, (size_t)hd * sizeof(float));
+        }
         for (int g = 0; g < group; g++) {
             int h = kh * group + g;
             const float *P = j->Pc + ((size_t)b * j->nh + h) * T * T;
             const float *Q = j->q + (size_t)b * T * qd + (size_t)h * hd, *dO = j->dout + (size_t)b * T * qd + (size_t)h * hd;
-            float *dQ = j->dq + (size_t)b * T * qd + (size_t)h * hd, beta = g ? 1.0f : 0.0f;
-            /* dV += P^T dO; dP = dO V^T */
-            cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, T, hd, T, 1.0f, P, T, dO, qd, beta, dV, kvd);
-            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, T, T, hd, 1.0f, dO, qd, V, kvd, 0.0f, dS, T);
-            /* softmax backward: dS = P (dP - sum_c P dP) per row; masked entries have P = 0 */
-            for (int r = 0; r < T; r++) {
-                const float *p = P + (size_t)r * T;
-                float *d = dS + (size_t)r * T, dot = 0;
-                for (int c = 0; c <= r; c++) dot += p[c] * d[c];
-                for (int c = 0; c <= r; c++) d[c] = p[c] * (d[c] - dot);
-                for (int c = r + 1; c < T; c++) d[c] = 0;
+            float *dQ = j->dq + (size_t)b * T * qd + (size_t)h * hd;
+            for (int r0 = 0; r0 < T; r0 += ATTN_QB) {
+                int rows = T - r0 < ATTN_QB ? T - r0 : ATTN_QB, n = r0 + rows;
+                const float *Pb = P + (size_t)r0 * T, *dOb = dO + (size_t)r0 * qd;
+                float *dSb = dS + (size_t)r0 * T;
+                /* dV[0:n] += P^T dO; dP = dO V^T */
+                cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, n, hd, rows, 1.0f, Pb, T, dOb, qd, 1.0f, dV, kvd);
+                cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, rows, n, hd, 1.0f, dOb, qd, V, kvd, 0.0f, dSb, T);
+                /* softmax backward: dS = P (dP - sum_c P dP) per row; masked entries have P = 0 */
+                for (int r = r0; r < n; r++) {
+                    const float *p = P + (size_t)r * T;
+                    float *d = dS + (size_t)r * T, dot = 0;
+                    for (int c = 0; c <= r; c++) dot += p[c] * d[c];
+                    for (int c = 0; c <= r; c++) d[c] = p[c] * (d[c] - dot);
+                    for (int c = r + 1; c < n; c++) d[c] = 0;
+                }
+                /* dQ = scale dS K; dK[0:n] += scale dS^T Q */
+                cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, rows, hd, n, scale, dSb, T, K, kvd, 0.0f, dQ + (size_t)r0 * qd, qd);
+                cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, n, hd, rows, scale, dSb, T, Q + (size_t)r0 * qd, qd, 1.0f, dK, kvd);
             }
-            /* dQ = scale dS K; dK += scale dS^T Q */
-            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, T, hd, T, scale, dS, T, K, kvd, 0.0f, dQ, qd);
-            cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, T, hd, T, scale, dS, T, Q, qd, beta, dK, kvd);
         }
     }
 }

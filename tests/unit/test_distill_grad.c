@@ -3,7 +3,8 @@
  * (relative error ||g - ref|| / ||ref|| ≤ 1e-3 per tensor, loss within 1e-5 relative), and central
  * finite differences of the loss (double-checked in f32 with a step sized for it) on a small
  * random model with grouped-query attention, an untied head and the distillation loss, for
- * elements of every tensor kind: embedding, norms, q/k/v/o, gate/up/down, head. */
+ * elements of every tensor kind: embedding, norms, q/k/v/o, gate/up/down, head, at a short
+ * length and at one that spans several attention blocks. */
 #define _POSIX_C_SOURCE 200809L
 #include <math.h>
 #include <setjmp.h>
@@ -96,9 +97,8 @@ static double loss_of(tm_model *m, tm_acts *a, const int32_t *ids, const int32_t
     return tl_loss_value(&s, 0.6f, 2.0f, 1);
 }
 
-static void test_finite_differences(void **state)
+static void finite_differences(int B, int T, int probes)
 {
-    (void)state;
     tm_config c = {.V = 29, .C = 16, .L = 2, .nh = 4, .nkv = 2, .hd = 6, .F = 20, .max_pos = 64, .eps = 1e-5f, .theta = 10000, .tied = false, .bos_id = 0, .eos_id = 0};
     tm_model *m;
     TRY_OK(tm_new(&c, &m));
@@ -108,8 +108,8 @@ static void test_finite_differences(void **state)
         float *w = tm_w(m, i);
         for (size_t k = 0; k < t->numel; k++) w[k] = t->decay ? 0.4f * unif(&s) : 1.0f + 0.3f * unif(&s);
     }
-    int B = 2, T = 7, N = B * T;
-    int32_t ids[14], tg[14];
+    int N = B * T;
+    int32_t *ids = malloc((size_t)N * sizeof *ids), *tg = malloc((size_t)N * sizeof *tg);
     float *teacher = malloc((size_t)N * c.V * sizeof *teacher);
     for (int i = 0; i < N; i++) ids[i] = (int32_t)(rng(&s) % (uint64_t)c.V), tg[i] = i % 5 == 3 ? -1 : (int32_t)(rng(&s) % (uint64_t)c.V);
     for (int i = 0; i < N * c.V; i++) teacher[i] = 2.0f * unif(&s);
@@ -124,7 +124,7 @@ static void test_finite_differences(void **state)
     int n_checked = 0;
     for (int i = 0; i < m->n_tensors; i++) {
         tm_tensor *t = &m->tensors[i];
-        for (int probe = 0; probe < 6; probe++) {
+        for (int probe = 0; probe < probes; probe++) {
             size_t k = (size_t)(rng(&s) % t->numel);
             if (i == tm_idx_embed(m)) k = (size_t)ids[probe] * (size_t)c.C + (size_t)probe; /* rows that are used */
             float *w = tm_w(m, i) + k, w0 = *w;
@@ -138,10 +138,20 @@ static void test_finite_differences(void **state)
             n_checked++;
         }
     }
-    printf("%d finite-difference probes agree\n", n_checked);
+    printf("B %d T %d: %d finite-difference probes agree\n", B, T, n_checked);
+    free(ids);
+    free(tg);
     free(teacher);
     tm_acts_free(a);
     tm_free(m);
+}
+
+static void test_finite_differences(void **state)
+{
+    (void)state;
+    finite_differences(2, 7, 6);
+    /* several blocks of query rows in the attention (64 a block), the last one partial */
+    finite_differences(1, 150, 3);
 }
 
 int main(void)
