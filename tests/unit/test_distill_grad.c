@@ -71,6 +71,22 @@ static void test_grad_reference(void **state)
     }
     printf("max relative error over %d tensors: %.3g\n", checked, worst);
     assert_int_equal(checked, 20);
+    /* gradient accumulation: two micro-batches of 2 sequences give the batch of 4's gradient */
+    float *whole = malloc(m->n_params * sizeof *whole);
+    memcpy(whole, m->g, m->n_params * sizeof *whole);
+    memset(m->g, 0, m->n_params * sizeof(float));
+    tm_acts *half;
+    TRY_OK(tm_acts_new(&c, B / 2, T, &half));
+    tl_loss_sums acc = {0};
+    for (int k = 0; k < 2; k++)
+        tm_forward_backward(m, half, ids + k * (B / 2) * T, tg + k * (B / 2) * T, NULL, 0, 1, 1.0f / (float)(B * T), &acc, NULL);
+    assert_true(fabs(tl_loss_value(&acc, 0, 1, 0) - l) < 1e-6);
+    double num = 0, den = 0;
+    for (size_t k = 0; k < m->n_params; k++) num += (m->g[k] - whole[k]) * (double)(m->g[k] - whole[k]), den += whole[k] * (double)whole[k];
+    printf("accumulated vs whole-batch gradient: relative difference %.3g\n", sqrt(num / den));
+    assert_true(sqrt(num / den) < 1e-5);
+    tm_acts_free(half);
+    free(whole);
     free(ids);
     free(tg);
     tm_acts_free(a);
