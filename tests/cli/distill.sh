@@ -80,6 +80,14 @@ else
   [ $rc = 0 ] || fail "SIGTERM run exited $rc: $(cat "$TMP/term.err")"
 fi
 
+# a new, narrower student from a config: embedding and head cannot be copied (width 64), trains and runs
+jq '.hidden_size = 64 | .intermediate_size = 128 | .num_hidden_layers = 1 | .head_dim = 16' models/tiny-llama/config.json > "$TMP/cfg_small.json"
+expect_exit 0 "$SMELT" distill --teacher models/tiny-llama --student-config "$TMP/cfg_small.json" "${D[@]}" --batch 4 --seq 32 --lr 3e-3 --steps 6 \
+  --val data/quotes.val.txt --val-windows 4 -o "$TMP/c.smelt" --json
+expect_eq "config student params" "$(jqv .params)" $((4096 * 64 + 2 * 64 + 64 * 64 * 2 + 64 * 32 * 2 + 3 * 64 * 128 + 64))
+jq -en --argjson a "$(jqv .eval.first.quotes)" --argjson b "$(jqv .eval.last.quotes)" '$b < $a' >/dev/null || fail "config student did not learn"
+expect_exit 0 "$SMELT" run "$TMP/c.smelt" --prompt "The" --max-tokens 3 --greedy
+
 # quantization-aware: --steps 0 is exactly RTN w4 g32 (ppl 205.8505 on quotes, as `smelt quant` gives);
 # 16 steps of KD from the float teacher through the quantized weights beat it
 qat_args=(--teacher models/tiny-llama --keep-every 1 --qat w4 --qat-group 32 "${D[@]}" --batch 4 --seq 64 --lr 2e-4 --alpha 1 --val data/quotes.val.txt --val-windows 5)
