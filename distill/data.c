@@ -58,8 +58,12 @@ smelt_err *dd_open(const char *const *specs, int n, const smelt_tokenizer *tok, 
     l->st.rng = seed ^ 0x2545f4914f6cdd1dull;
     smelt_err *err = NULL;
     for (int i = 0; i < n && !err; i++) {
-        char *path = strdup(specs[i]), *colon = strrchr(path, ':');
+        char *path = strdup(specs[i]), *colon = path ? strrchr(path, ':') : NULL;
         domain *d = &l->d[i];
+        if (!path) {
+            err = SMELT_ERR(SMELT_E_NOMEM, "out of memory");
+            break;
+        }
         d->weight = 1;
         if (colon) {
             char *end;

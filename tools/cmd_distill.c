@@ -111,11 +111,16 @@ static void on_eval(void *ctx, const distill_eval_info *e)
 static void default_vals(const cli_strs *data, cli_strs *vals, char **owned)
 {
     for (int i = 0; i < data->n && vals->n < 16; i++) {
-        char *p = strdup(data->v[i]), *colon = strrchr(p, ':');
+        char *p = strdup(data->v[i]), *colon = p ? strrchr(p, ':') : NULL;
+        if (!p) return;
         if (colon && !strchr(colon, '/')) *colon = 0;
         size_t n = strlen(p), k = strlen(".train.txt");
         if (n > k && strcmp(p + n - k, ".train.txt") == 0) {
             char *v = malloc(n + 8);
+            if (!v) {
+                free(p);
+                break;
+            }
             snprintf(v, n + 8, "%.*s.val.txt", (int)(n - k), p);
             if (smelt_file_exists(v)) owned[vals->n] = v, vals->v[vals->n++] = v;
             else free(v);
@@ -195,6 +200,7 @@ CMD(distill)
     if (!metrics) {
         size_t n = strlen(out);
         metrics_default = malloc(n + 16);
+        if (!metrics_default) return cli_fail("distill", SMELT_ERR(SMELT_E_NOMEM, "out of memory"));
         size_t base = n > 6 && strcmp(out + n - 6, ".smelt") == 0 ? n - 6 : n;
         snprintf(metrics_default, n + 16, "%.*s.metrics.jsonl", (int)base, out);
         metrics = metrics_default;
