@@ -8,6 +8,7 @@
 
 #include "formats/hf_config.h"
 #include "formats/hf_model.h"
+#include "runtime/cpu/qmatmul.h"
 
 static const char *const slot_names[TM_PER_LAYER] = {
     "input_layernorm.weight", "self_attn.q_proj.weight", "self_attn.k_proj.weight", "self_attn.v_proj.weight", "self_attn.o_proj.weight",
@@ -116,12 +117,24 @@ smelt_err *tm_load_from(tm_model *m, const smelt_model *src, const int *layer_ma
         source_name(m, i, layer_map, nm, sizeof nm);
         const smelt_tensor *s = smelt_model_find(src, nm);
         if (!s) return SMELT_ERR(SMELT_E_INVALID, "%s: tensor '%s' is missing", what, nm);
-        if (s->quant.kind != SMELT_QUANT_NONE || !smelt_dtype_traits(s->dtype)->is_float)
+        if (s->quant.kind == SMELT_QUANT_NONE && !smelt_dtype_traits(s->dtype)->is_float)
             return SMELT_ERR(SMELT_E_UNSUPPORTED, "%s: tensor '%s' is %s; the trainer starts from float weights", what, nm, smelt_dtype_name(s->dtype));
         if (s->ndim != t->ndim || s->shape[0] != t->shape[0] || (t->ndim == 2 && s->shape[1] != t->shape[1]))
             return SMELT_ERR(SMELT_E_INVALID, "%s: tensor '%s' has shape %s, the student needs %s", what, nm, smelt_shape_str(s->ndim, s->shape, got, sizeof got),
                              smelt_shape_str(t->ndim, t->shape, exp, sizeof exp));
-        smelt_convert_float(tm_w(m, i), SMELT_DT_F32, s->data, s->dtype, t->numel);
+        if (s->quant.kind == SMELT_QUANT_NONE) {
+            smelt_convert_float(tm_w(m, i), SMELT_DT_F32, s->data, s->dtype, t->numel);
+            continue;
+        }
+        /* a quantized weight (e.g. from GPTQ) starts the student at its dequantized values */
+        const smelt_quant *q = &s->quant;
+        int rows = (int)t->shape[0], cols = t->ndim == 2 ? (int)t->shape[1] : 0, group = q->kind == SMELT_QUANT_GROUP ? q->group_size : cols;
+        const smelt_tensor *sc = q->scale ? smelt_model_find(src, q->scale) : NULL, *z = q->zero ? smelt_model_find(src, q->zero) : NULL;
+        bool ok = t->ndim == 2 && group > 0 && cols % group == 0 && (q->bits == 8 || q->bits == 4) && sc && sc->dtype == SMELT_DT_F32 &&
+                  smelt_shape_numel(sc->ndim, sc->shape) == (int64_t)rows * (cols / group) && (q->symmetric || (z && z->dtype == SMELT_DT_U8));
+        if (!ok) return SMELT_ERR(SMELT_E_UNSUPPORTED, "%s: quantized tensor '%s' is not a w8 or w4 linear weight the trainer can dequantize", what, nm);
+        qmat qm = {q->bits, rows, cols, group, s->data, sc->data, z ? z->data : NULL};
+        qmat_dequant_rows(&qm, 0, rows, tm_w(m, i));
     }
     return NULL;
 }

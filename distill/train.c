@@ -121,10 +121,10 @@ static json_t *make_fingerprint(const run *R)
                                 "head_dim", c->hd, "ffn", c->F, "tied", c->tied);
     char seed[24];
     snprintf(seed, sizeof seed, "%llu", (unsigned long long)o->seed);
-    return json_pack("{s:o, s:o, s:o, s:s, s:i, s:i, s:i, s:I, s:f, s:f, s:f, s:f, s:I, s:f, s:f, s:f, s:o}", "student", student, "kept_layers", layers, "data",
+    return json_pack("{s:o, s:o, s:o, s:s, s:i, s:i, s:i, s:I, s:f, s:f, s:f, s:f, s:I, s:f, s:f, s:f, s:o, s:o}", "student", student, "kept_layers", layers, "data",
                      data, "seed", seed, "batch", o->batch, "seq", o->seq, "accum", o->accum, "steps", (json_int_t)o->steps, "lr", (double)o->opt.lr, "alpha",
                      (double)o->alpha, "temp", (double)o->temp, "weight_decay", (double)o->opt.weight_decay, "warmup", (json_int_t)o->opt.warmup, "clip",
-                     (double)o->opt.clip, "min_lr_ratio", (double)o->opt.min_lr_ratio, "beta2", (double)o->opt.beta2, "qat",
+                     (double)o->opt.clip, "min_lr_ratio", (double)o->opt.min_lr_ratio, "beta2", (double)o->opt.beta2, "init", o->init ? json_string(o->init) : json_null(), "qat",
                      o->qat.bits ? json_pack("{s:i, s:i, s:b}", "bits", o->qat.bits, "group", o->qat.group, "asym", o->qat.asym) : json_null());
 }
 
@@ -149,6 +149,13 @@ static smelt_err *setup(run *R)
     else if (o->keep_every) SMELT_TRY(student_every_layers(o->keep_every, t->llm.n_layers, &R->layers, &R->n_layers));
     if (R->layers) SMELT_TRY(student_from_layers(t, o->teacher, R->layers, R->n_layers, &R->m));
     else SMELT_TRY(student_from_config(t, o->teacher, o->student_config, o->seed, &R->m));
+    if (o->init) {
+        smelt_model *im = NULL;
+        smelt_err *err = smelt_load_model(o->init, false, &im);
+        if (!err) err = tm_load_from(R->m, im, NULL, o->init);
+        smelt_model_free(im);
+        if (err) return err;
+    }
     const tm_config *c = &R->m->c;
     r->student_layers = c->L;
     r->params = (int64_t)0;

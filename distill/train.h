@@ -34,6 +34,7 @@ typedef struct {
     const char *keep_layers;              /* "0,2,4", or NULL */
     int keep_every;                       /* > 0, or 0 */
     const char *student_config;           /* config.json path, or NULL */
+    const char *init;                     /* student's starting weights from this model (same names and shapes; quantized ones dequantized), or NULL */
     const char *const *data;              /* FILE[:WEIGHT] */
     int n_data;
     const char *const *val;               /* validation files (named by their base name up to the first '.') */

@@ -131,7 +131,7 @@ static void default_vals(const cli_strs *data, cli_strs *vals, char **owned)
 
 CMD(distill)
 {
-    const char *qat = NULL;
+    const char *qat = NULL, *init = NULL;
     long qat_group = 128;
     bool qat_asym = false;
     const char *teacher = NULL, *keep = NULL, *student_config = NULL, *out = NULL, *ckpt = NULL, *metrics = NULL;
@@ -160,6 +160,7 @@ CMD(distill)
         {"clip", 0, OPT_DOUBLE, &clip, "C", "max global gradient norm (default 1; 0: off)"},
         {"alpha", 0, OPT_DOUBLE, &alpha, "A", "weight of the KD term (default 0.5; 0: cross-entropy only)"},
         {"temp", 0, OPT_DOUBLE, &temp, "T", "distillation temperature (default 2)"},
+        {"init", 0, OPT_STR, &init, "MODEL", "start from these weights (same shapes; e.g. a GPTQ artifact for --qat)"},
         {"qat", 0, OPT_STR, &qat, "w4|w8", "quantization-aware: train through RTN-quantized projections, write them quantized"},
         {"qat-group", 0, OPT_INT, &qat_group, "N", "--qat w4: input features a scale (default 128)"},
         {"qat-asym", 0, OPT_FLAG, &qat_asym, NULL, "--qat w4: a zero point a group"},
@@ -207,7 +208,7 @@ CMD(distill)
     }
     tool_ctx tc = {metrics, resume, NULL, smelt_progress_enabled()};
     distill_opts o = {
-        .teacher = teacher, .keep_layers = keep, .keep_every = (int)keep_every, .student_config = student_config, .data = data.v, .n_data = data.n,
+        .teacher = teacher, .keep_layers = keep, .keep_every = (int)keep_every, .student_config = student_config, .init = init, .data = data.v, .n_data = data.n,
         .val = val.v, .n_val = val.n, .val_windows = (int)val_windows, .steps = steps, .batch = (int)batch, .seq = (int)seq, .accum = (int)accum,
         .seed = (uint64_t)seed, .alpha = (float)alpha, .temp = (float)temp,
         .opt = {.lr = (float)lr, .beta1 = 0.9f, .beta2 = 0.999f, .eps = 1e-8f, .weight_decay = (float)wd, .min_lr_ratio = (float)min_lr,

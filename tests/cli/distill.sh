@@ -104,6 +104,10 @@ if [ $SANITIZED = 0 ]; then
   expect_exit 0 "$SMELT" perplexity "$TMP/q16.smelt" data/quotes.val.txt --json
   echo "tiny-llama w4 g32 quotes ppl: rtn $rtn, qat 16 steps $(jqv .ppl) (float 204.174)"
   jq -en --argjson q "$(jqv .ppl)" --argjson r "$rtn" '$q < $r - 0.5' >/dev/null || fail "qat ppl $(jqv .ppl) does not beat rtn $rtn"
+  # --init from a quantized artifact: the student starts at its dequantized weights (RTN again gives RTN)
+  expect_exit 0 "$SMELT" distill "${qat_args[@]}" --init "$TMP/rtn.smelt" --steps 0 -o "$TMP/qi.smelt"
+  expect_exit 0 "$SMELT" perplexity "$TMP/qi.smelt" data/quotes.val.txt --json
+  expect_close "--init rtn.smelt --qat w4 ppl" "$(jqv .ppl)" "$rtn"
 fi
 
 # bad input: exit 1, a clear message, the existing output untouched
