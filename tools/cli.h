@@ -68,5 +68,6 @@ CMD(synth);
 CMD(eval);
 CMD(gate);
 CMD(report);
+CMD(distill);
 
 #endif

@@ -24,6 +24,7 @@ static const command commands[] = {
     {"eval", cmd_eval, "measure an artifact on a suite, a workload and a hardware profile"},
     {"gate", cmd_gate, "pass or fail an eval result against a release policy (exit 0/1)"},
     {"report", cmd_report, "Markdown table and quality-vs-cost SVG chart of eval results"},
+    {"distill", cmd_distill, "train a smaller student from a teacher (knowledge distillation) into an artifact"},
 };
 
 static void print_commands(FILE *f)
