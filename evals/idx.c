@@ -105,6 +105,8 @@ static smelt_err *read_open(gzFile gz, const char *path, uint64_t file_bytes, id
     if (got < 4 * (size_t)ndim)
         return SMELT_ERR(SMELT_E_TRUNCATED, "%s: IDX dims: the magic declares %d dims (%d bytes), the file ends after %zu of them", path, ndim, 4 * ndim, got);
     uint64_t header = 4 + 4 * (uint64_t)ndim, elem = (uint64_t)type_size(head[2]), n = 1;
+    /* Element counts are exact up to LIMIT (far beyond any file); past it only "more than". */
+    const uint64_t LIMIT = (uint64_t)1 << 56;
     char dims[160] = "";
     size_t dl = 0;
     for (int i = 0; i < ndim; i++) {
@@ -113,17 +115,16 @@ static smelt_err *read_open(gzFile gz, const char *path, uint64_t file_bytes, id
         out->dims[i] = (int64_t)d;
         dl += (size_t)snprintf(dims + dl, sizeof dims - dl, "%s%llu", i ? "x" : "", (unsigned long long)d);
         if (dl >= sizeof dims) dl = sizeof dims - 1;
-        /* stop multiplying once past the bound: no overflow, and the message below says why */
-        n = n > bound / d ? bound + 1 : n * d;
+        n = n > LIMIT / d ? LIMIT + 1 : n * d;
     }
-    uint64_t data = n > bound ? bound + 1 : n * elem;
-    if (n > bound || data > bound || header + data > bound || (direct && header + data != file_bytes)) {
-        if (direct && header + data < file_bytes)
+    bool huge = n > LIMIT;
+    uint64_t data = huge ? LIMIT : n * elem;
+    if (huge || header + data > bound || (direct && header + data != file_bytes)) {
+        if (!huge && direct && header + data < file_bytes)
             return SMELT_ERR(SMELT_E_CORRUPT, "%s: IDX data: dims %s of %s need %llu bytes after the %llu-byte header, the file has %llu more: expected exactly the data", path,
                              dims, idx_type_name(head[2]), (unsigned long long)data, (unsigned long long)header, (unsigned long long)(file_bytes - header));
-        return SMELT_ERR(n > bound || data > bound ? SMELT_E_CORRUPT : SMELT_E_TRUNCATED,
-                         "%s: IDX header: dims %s of %s need %s%llu bytes of data, the file holds %s%llu", path, dims, idx_type_name(head[2]),
-                         n > bound ? "more than " : "", (unsigned long long)(n > bound ? bound : data), direct ? "" : "at most ",
+        return SMELT_ERR(huge || !direct ? SMELT_E_CORRUPT : SMELT_E_TRUNCATED, "%s: IDX header: dims %s of %s need %s%llu bytes of data, the file holds %s%llu", path,
+                         dims, idx_type_name(head[2]), huge ? "more than " : "", (unsigned long long)data, direct ? "" : "at most (gzipped) ",
                          (unsigned long long)(bound > header ? bound - header : 0));
     }
     uint8_t *raw = malloc(data ? data : 1);
