@@ -43,8 +43,8 @@ static smelt_err *pick_input(const smelt_model *m, const char *mpath, const eval
     for (int i = 0; i < m->n_inputs; i++)
         if (d->cls.input ? strcmp(m->inputs[i].name, d->cls.input) == 0 : m->n_inputs == 1) *in = &m->inputs[i];
     if (!*in) {
-        if (d->cls.input) return SMELT_ERR(SMELT_E_INVALID, "%s: domain '%s': 'input' names '%s', the model has no such input", mpath, d->name, d->cls.input);
-        return SMELT_ERR(SMELT_E_INVALID, "%s: domain '%s': the model has %d inputs, expected one (or name it with the domain's 'input')", mpath, d->name, m->n_inputs);
+        if (d->cls.input) return SMELT_ERR(SMELT_E_INVALID, "%s: 'input' names '%s', the model has no such input", mpath, d->cls.input);
+        return SMELT_ERR(SMELT_E_INVALID, "%s: the model has %d inputs, expected one (or name it with the domain's 'input')", mpath, m->n_inputs);
     }
     const smelt_value *v = *in;
     if (v->dtype != SMELT_DT_F32 || v->ndim < 2)
@@ -152,7 +152,7 @@ static smelt_err *score(const eval_suite *s, const eval_domain *d, const labelle
         if (!err && b0 == 0) {
             t->classes = C;
             if (set->max_label >= C)
-                err = SMELT_ERR(SMELT_E_INVALID, "%s: domain '%s': a label is %d, the model scores %lld classes (0 to %lld)", d->file, d->name, set->max_label, (long long)C,
+                err = SMELT_ERR(SMELT_E_INVALID, "%s: a label is %d, the model scores %lld classes (0 to %lld)", d->file, set->max_label, (long long)C,
                                 (long long)C - 1);
             if (!err && !(lp = malloc(2 * (size_t)C * sizeof *lp))) err = SMELT_ERR(SMELT_E_NOMEM, "out of memory");
             lq = lp + C;
@@ -185,7 +185,7 @@ static smelt_err *run_domain(const eval_suite *s, const eval_domain *d, classify
 {
     double t0 = smelt_now();
     labelled_set set;
-    SMELT_TRY(d->cls.csv ? labelled_load_csv(d->file, &set) : labelled_load_idx(d->file, d->cls.labels, &set));
+    SMELT_TRY(smelt_err_wrap(d->cls.csv ? labelled_load_csv(d->file, &set) : labelled_load_idx(d->file, d->cls.labels, &set), "%s: domain '%s'", s->path, d->name));
     bool with_ref = ref && (d->kl || d->cls.agreement);
     tally t;
     smelt_err *err = smelt_err_wrap(score(s, d, &set, cand, with_ref ? ref : NULL, &t), "%s: domain '%s'", s->path, d->name);
