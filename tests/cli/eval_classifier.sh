@@ -41,7 +41,9 @@ expect_exit 0 "$SMELT" eval "$TMP/w8.smelt" --suite "$TMP/f.json" -o "$TMP/w8.js
 w=$TMP/w8.json
 echo "fashion-cnn w8: accuracy $(jq .domains.t10k.accuracy $w), drop $(jq .domains.t10k.accuracy_drop_pts $w) points, agreement $(jq .domains.t10k.agreement $w), kl $(jq .domains.t10k.kl $w)"
 expect_eq "w8 reference accuracy" "$(jq .domains.t10k.reference_accuracy $w)" "$(jq .domains.t10k.accuracy $r)"
-expect_eq "w8 is not the float model" "$(jq '.domains.t10k | .agreement < 1 and .kl > 0' $w)" true
+# int8 weights move the outputs: KL above 0; on all 10,000 examples some predictions change too
+expect_eq "w8 kl > 0" "$(jq '.domains.t10k.kl > 0' $w)" true
+[ $SANITIZED = 1 ] || expect_eq "w8 agreement < 1" "$(jq '.domains.t10k.agreement < 1' $w)" true
 expect_eq "w8 source kind" "$(jq -r .artifact.source_kind $w)" smelt_artifact
 case "$(jq -r .artifact.provenance.artifact.command $w)" in *"quant models/fashion-cnn/model.onnx"*"--scheme w8"*) ;; *) fail "w8 provenance: $(jq .artifact.provenance $w)" ;; esac
 expect_exit 0 "$SMELT" gate $w --policy evals/policies/classifier-strict.json
