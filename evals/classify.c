@@ -58,16 +58,16 @@ static smelt_err *pick_input(const smelt_model *m, const char *mpath, const eval
     *ndim = v->ndim - 1;
     if (fixed) {
         if (per != set->features)
-            return SMELT_ERR(SMELT_E_INVALID, "%s: input '%s' takes %lld values an example, domain '%s' (%s) has %lld features", mpath, v->name, (long long)per, d->name,
-                             d->file, (long long)set->features);
+            return SMELT_ERR(SMELT_E_INVALID, "%s: input '%s' takes %lld values an example, the examples of %s have %lld", mpath, v->name, (long long)per, d->file,
+                             (long long)set->features);
         memcpy(dims, v->dims + 1, (size_t)*ndim * sizeof *dims);
     } else if (v->ndim == 2) {
         dims[0] = set->features;
     } else if (set->feat_ndim == *ndim) {
         memcpy(dims, set->feat_dims, (size_t)*ndim * sizeof *dims);
     } else {
-        return SMELT_ERR(SMELT_E_INVALID, "%s: input '%s' has %d symbolic dims after the batch, domain '%s' gives examples of %d dims: expected fixed dims", mpath, v->name,
-                         v->ndim - 1, d->name, set->feat_ndim);
+        return SMELT_ERR(SMELT_E_INVALID, "%s: input '%s' has %d symbolic dims after the batch, the examples of %s have %d dims: expected fixed dims", mpath, v->name,
+                         v->ndim - 1, d->file, set->feat_ndim);
     }
     return NULL;
 }
@@ -155,7 +155,7 @@ static smelt_err *score(const eval_suite *s, const eval_domain *d, const labelle
                 err = SMELT_ERR(SMELT_E_INVALID, "%s: a label is %d, the model scores %lld classes (0 to %lld)", d->file, set->max_label, (long long)C,
                                 (long long)C - 1);
             if (!err && !(lp = malloc(2 * (size_t)C * sizeof *lp))) err = SMELT_ERR(SMELT_E_NOMEM, "out of memory");
-            lq = lp + C;
+            if (!err) lq = lp + C;
         }
         const float *cy = co ? co[0].data : NULL, *ry = ro ? ro[0].data : cy;
         for (int64_t i = 0; !err && i < nb; i++) {

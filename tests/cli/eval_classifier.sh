@@ -103,7 +103,7 @@ bad c9 "$(jq -c '.domains[0].std = 0' <<<"$s")" "$TMP/c9.json: 'domains[0].std':
 bad c10 "$(jq -c '.domains[0].input = "pixels"' <<<"$s")" "$TMP/c10.json: domain 't10k': models/fashion-cnn/model.onnx: 'input' names 'pixels', the model has no such input"
 bad c11 "$s" "models/tiny-llama: expected an ONNX graph (or a .smelt artifact of one) for a classifier suite, found a language model" models/tiny-llama
 printf '3,1,2,3\n' >"$TMP/short.csv"
-bad c12 "$(jq -c --arg c "$TMP/short.csv" '.domains[0] |= (del(.images, .labels) | .csv = $c)' <<<"$s")" "input 'image' takes 784 values an example, domain 't10k' ($TMP/short.csv) has 3 features"
+bad c12 "$(jq -c --arg c "$TMP/short.csv" '.domains[0] |= (del(.images, .labels) | .csv = $c)' <<<"$s")" "$TMP/c12.json: domain 't10k': models/fashion-cnn/model.onnx: input 'image' takes 784 values an example, the examples of $TMP/short.csv have 3"
 { head -n 3 "$TMP/t200.csv"; echo "12,$(sed -n 3p "$TMP/pix.txt")"; } >"$TMP/lab12.csv"
 bad c13 "$(jq -c --arg c "$TMP/lab12.csv" '.domains[0] |= (del(.images, .labels) | .csv = $c)' <<<"$s")" "$TMP/c13.json: domain 't10k': $TMP/lab12.csv: a label is 12, the model scores 10 classes (0 to 9)"
 head -c 100000 $D/t10k-images-idx3-ubyte.gz >"$TMP/cut.gz"
