@@ -8,7 +8,7 @@
 CC      ?= cc
 PREFIX  ?= /usr/local
 CONFIG  ?= release
-PKGS    := jansson libzip libprotobuf-c libcrypto libpcre2-8 openblas
+PKGS    := jansson libzip libprotobuf-c libcrypto libpcre2-8 openblas zlib
 ONNX_PROTO ?= /usr/include/onnx/onnx.proto
 
 # ---- dependency discovery (pkg-config), printed once so a failing build says what is missing ----

@@ -14,4 +14,9 @@
  * Hashes each source file (the model's own files: a few MB to a few GB, read once). */
 smelt_err *artifact_describe(const char *path, const smelt_model *m, const llm_engine *e, json_t **out);
 
+/* The same for an ONNX graph (classifier suites): "config" is null and "graph" is
+ * {"inputs": [{"name", "shape"}], "outputs": [...], "nodes"}; "weight_bytes" counts every tensor's
+ * bytes and "kv_bytes_per_token" is null. */
+smelt_err *artifact_describe_graph(const char *path, const smelt_model *m, json_t **out);
+
 #endif

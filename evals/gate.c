@@ -23,6 +23,9 @@ static const limit_def LIMITS[] = {
     {"max_ppl_increase_pct", "ppl_increase_pct", true, true, NULL, NULL, NULL, -100, 1e9},
     {"max_kl", "kl", true, true, NULL, NULL, NULL, 0, 1e9},
     {"min_top1", "top1", true, false, NULL, NULL, NULL, 0, 1},
+    {"max_accuracy_drop_pts", "accuracy_drop_pts", true, true, NULL, NULL, NULL, -100, 100},
+    {"min_accuracy", "accuracy", true, false, NULL, NULL, NULL, 0, 1},
+    {"min_agreement", "agreement", true, false, NULL, NULL, NULL, 0, 1},
     {"min_canary_pass_rate", "canary_pass_rate", false, false, "canary_pass_rate", NULL, NULL, 0, 1},
     {"max_ttft_p95_ms", "ttft_p95_ms", false, true, "workload", "ttft_ms", "p95", 0, 1e12},
     {"max_itl_p95_ms", "itl_p95_ms", false, true, "workload", "itl_ms", "p95", 0, 1e12},
@@ -138,6 +141,32 @@ static bool passes(double v, double limit, bool is_max)
     return is_max ? v <= limit + tol : v >= limit - tol;
 }
 
+/* Whether a result domain is a classifier's ("task": "classify"): its size is "examples" and its
+ * relative check is the accuracy drop; a language model's are "windows" and the ppl increase. */
+static bool is_classify(const json_t *d)
+{
+    const char *t = json_string_value(json_object_get(d, "task"));
+    return t && strcmp(t, "classify") == 0;
+}
+
+/* The relative checks: the candidate's ppl (accuracy) against the baseline's when given, else
+ * against the suite's reference on the same windows (examples). */
+static void relative_check(gate_check *c, const json_t *d, const json_t *bd, bool ppl_check)
+{
+    const char *key = ppl_check ? "ppl" : "accuracy", *ref_key = ppl_check ? "reference_ppl" : "reference_accuracy";
+    double v = 0, ref = 0;
+    bool has_v = get_num(d, key, NULL, NULL, &v);
+    bool has_ref = bd ? get_num(bd, key, NULL, NULL, &ref) : get_num(d, ref_key, NULL, NULL, &ref);
+    c->measured = has_v && has_ref && (!ppl_check || ref > 0);
+    if (!c->measured) return;
+    c->value = ppl_check ? (v / ref - 1) * 100 : (ref - v) * 100;
+    c->has_baseline = true;
+    c->baseline = 0;
+    c->delta = c->value;
+    if (ppl_check) snprintf(c->detail, sizeof c->detail, "ppl %.4f vs %s %.4f (%+.3f%%)", v, bd ? "baseline" : "reference", ref, c->value);
+    else snprintf(c->detail, sizeof c->detail, "accuracy %.4f vs %s %.4f (%+.3f points)", v, bd ? "baseline" : "reference", ref, -c->value);
+}
+
 static smelt_err *domain_checks(const gate_policy *p, const char *dname, const json_t *d, const json_t *bd, const char *rpath, const char *bpath,
                                 gate_check *out, int *n)
 {
@@ -145,17 +174,18 @@ static smelt_err *domain_checks(const gate_policy *p, const char *dname, const j
     for (int i = 0; i < p->n_over; i++)
         if (strcmp(p->over[i].name, dname) == 0) o = &p->over[i];
     if (!json_is_object(d)) return SMELT_ERR(SMELT_E_CORRUPT, "%s: 'domains.%s': expected an object, found %s", rpath, dname, jf_type_name(d));
-    double ppl = 0, bppl = 0;
-    bool has_ppl = get_num(d, "ppl", NULL, NULL, &ppl);
+    bool cls = is_classify(d);
+    const char *size_key = cls ? "examples" : "windows", *main_key = cls ? "accuracy" : "ppl";
     if (bd) {
         double w = -1, bw = -2;
-        get_num(d, "windows", NULL, NULL, &w);
-        get_num(bd, "windows", NULL, NULL, &bw);
+        get_num(d, size_key, NULL, NULL, &w);
+        get_num(bd, size_key, NULL, NULL, &bw);
         const char *f = json_string_value(json_object_get(d, "file")), *bf = json_string_value(json_object_get(bd, "file"));
-        if (w != bw || !f || !bf || strcmp(smelt_path_base(f), smelt_path_base(bf)) != 0)
-            return SMELT_ERR(SMELT_E_INVALID, "%s: domain '%s' was measured on %g windows of %s, %s on %g windows of %s: expected the same suite", bpath, dname,
-                             bw, bf ? bf : "?", rpath, w, f ? f : "?");
-        if (!get_num(bd, "ppl", NULL, NULL, &bppl)) return SMELT_ERR(SMELT_E_CORRUPT, "%s: 'domains.%s.ppl': missing, expected a number", bpath, dname);
+        if (w != bw || cls != is_classify(bd) || !f || !bf || strcmp(smelt_path_base(f), smelt_path_base(bf)) != 0)
+            return SMELT_ERR(SMELT_E_INVALID, "%s: domain '%s' was measured on %g %s of %s, %s on %g %s of %s: expected the same suite", bpath, dname, bw, size_key,
+                             bf ? bf : "?", rpath, w, size_key, f ? f : "?");
+        double tmp;
+        if (!get_num(bd, main_key, NULL, NULL, &tmp)) return SMELT_ERR(SMELT_E_CORRUPT, "%s: 'domains.%s.%s': missing, expected a number", bpath, dname, main_key);
     }
     for (int i = 0; i < N_LIMITS; i++) {
         if (!LIMITS[i].per_domain) continue;
@@ -167,18 +197,9 @@ static smelt_err *domain_checks(const gate_policy *p, const char *dname, const j
         snprintf(c->metric, sizeof c->metric, "%s", LIMITS[i].metric);
         c->limit = limit;
         c->is_max = LIMITS[i].is_max;
-        if (i == 0) { /* ppl increase: against the baseline's ppl when given, else the reference's on the same windows */
-            double ref;
-            bool has_ref = bd ? true : get_num(d, "reference_ppl", NULL, NULL, &ref);
-            if (bd) ref = bppl;
-            c->measured = has_ppl && has_ref && ref > 0;
-            if (c->measured) {
-                c->value = (ppl / ref - 1) * 100;
-                c->has_baseline = true;
-                c->baseline = 0;
-                c->delta = c->value;
-                snprintf(c->detail, sizeof c->detail, "ppl %.4f vs %s %.4f (%+.3f%%)", ppl, bd ? "baseline" : "reference", ref, c->value);
-            }
+        bool ppl_check = strcmp(LIMITS[i].metric, "ppl_increase_pct") == 0;
+        if (ppl_check || strcmp(LIMITS[i].metric, "accuracy_drop_pts") == 0) {
+            relative_check(c, d, bd, ppl_check);
         } else {
             c->measured = get_num(d, LIMITS[i].metric, NULL, NULL, &c->value);
             if (bd && get_num(bd, LIMITS[i].metric, NULL, NULL, &c->baseline)) {

@@ -8,8 +8,12 @@
  *               "max_usd_per_1m_input_tokens": 1.0},
  *    "domains": {"quotes": {"max_ppl_increase_pct": 2.0}}}
  *
- * The per-domain limits (ppl, kl, top1) apply to every domain of the result; "domains" overrides
- * them by name. Any limit may be left out; a limit whose measurement the result lacks fails its check. */
+ * Classifier domains ("task": "classify" in the result) have their own per-domain limits:
+ * "max_accuracy_drop_pts" (reference or baseline accuracy minus the candidate's, in points),
+ * "min_accuracy", "min_agreement" (and "max_kl").
+ *
+ * The per-domain limits (ppl, kl, top1, accuracy, agreement) apply to every domain of the result;
+ * "domains" overrides them by name. Any limit may be left out; a limit whose measurement the result lacks fails its check. */
 #ifndef SMELT_EVAL_GATE_H
 #define SMELT_EVAL_GATE_H
 
@@ -26,7 +30,7 @@ const char *policy_name(const gate_policy *p);
 
 typedef struct {
     char domain[96]; /* "" for whole-artifact checks (canaries, latency, cost) */
-    char metric[48]; /* "ppl_increase_pct", "kl", "top1", "canary_pass_rate", "ttft_p95_ms", ... */
+    char metric[48]; /* "ppl_increase_pct", "kl", "top1", "accuracy_drop_pts", "agreement", "canary_pass_rate", ... */
     bool measured;   /* false: the result lacks the number (the check fails) */
     double value, limit;
     bool has_baseline;

@@ -32,10 +32,75 @@ static smelt_err *dup_or_nomem(const char *s, char **out)
     return *out ? NULL : SMELT_ERR(SMELT_E_NOMEM, "out of memory");
 }
 
+static smelt_err *resolve_existing(const char *file, const char *parent, const char *key, const char *rel, const char *what, char **out)
+{
+    *out = suite_resolve_path(file, rel);
+    if (!*out) return SMELT_ERR(SMELT_E_NOMEM, "out of memory");
+    if (!smelt_file_exists(*out)) return SMELT_ERR(SMELT_E_INVALID, "%s: '%s.%s': expected %s, '%s' does not exist", file, parent, key, what, *out);
+    return NULL;
+}
+
+/* A "task": "classify" entry: labelled examples (IDX pair or CSV) and the input transform. */
+static smelt_err *parse_classify(const char *file, const char *parent, json_t *d, eval_domain *dom)
+{
+    static const char *const keys[] = {"name", "task", "description", "images", "labels", "csv", "scale", "mean", "std", "batch", "max_examples", "input", "metrics", NULL};
+    SMELT_TRY(jf_keys(file, parent, d, keys));
+    eval_classify *c = &dom->cls;
+    const char *name, *images = NULL, *labels = NULL, *csv = NULL, *input = NULL;
+    long batch = 256, maxe = 0;
+    json_t *metrics;
+    c->scale = 1, c->mean = 0, c->std = 1;
+    SMELT_TRY(jf_string(file, parent, d, "name", true, &name));
+    SMELT_TRY(jf_string(file, parent, d, "images", false, &images));
+    SMELT_TRY(jf_string(file, parent, d, "labels", false, &labels));
+    SMELT_TRY(jf_string(file, parent, d, "csv", false, &csv));
+    SMELT_TRY(jf_string(file, parent, d, "input", false, &input));
+    SMELT_TRY(jf_number(file, parent, d, "scale", false, -1e30, 1e30, &c->scale));
+    SMELT_TRY(jf_number(file, parent, d, "mean", false, -1e30, 1e30, &c->mean));
+    SMELT_TRY(jf_number(file, parent, d, "std", false, 1e-30, 1e30, &c->std));
+    SMELT_TRY(jf_int(file, parent, d, "batch", false, 1, 1 << 20, &batch));
+    SMELT_TRY(jf_int(file, parent, d, "max_examples", false, 0, 1L << 40, &maxe));
+    SMELT_TRY(jf_array(file, parent, d, "metrics", false, &metrics));
+    if (!csv == !images || !images != !labels)
+        return SMELT_ERR(SMELT_E_CORRUPT, "%s: '%s': expected either 'images' and 'labels' (IDX files) or 'csv' (label,feature,... lines)", file, parent);
+    c->batch = (int)batch;
+    c->max_examples = (int)(maxe > (1L << 30) ? 1L << 30 : maxe);
+    c->agreement = dom->kl = true;
+    if (metrics) {
+        c->agreement = dom->kl = false;
+        size_t i;
+        json_t *m;
+        json_array_foreach(metrics, i, m)
+        {
+            const char *s = json_string_value(m);
+            if (s && strcmp(s, "accuracy") == 0) continue;
+            if (s && strcmp(s, "agreement") == 0) c->agreement = true;
+            else if (s && strcmp(s, "kl") == 0) dom->kl = true;
+            else
+                return SMELT_ERR(SMELT_E_CORRUPT, "%s: '%s.metrics[%zu]': expected \"accuracy\", \"agreement\" or \"kl\", found %s%s%s", file, parent, i,
+                                 s ? "\"" : "", s ? s : jf_type_name(m), s ? "\"" : "");
+        }
+    }
+    SMELT_TRY(dup_or_nomem(name, &dom->name));
+    if (input) SMELT_TRY(dup_or_nomem(input, &c->input));
+    c->csv = csv != NULL;
+    if (csv) return resolve_existing(file, parent, "csv", csv, "a readable CSV file", &dom->file);
+    SMELT_TRY(resolve_existing(file, parent, "images", images, "a readable IDX file", &dom->file));
+    return resolve_existing(file, parent, "labels", labels, "a readable IDX file", &c->labels);
+}
+
 static smelt_err *parse_domain(const char *file, const char *parent, json_t *d, eval_domain *dom)
 {
-    static const char *const keys[] = {"name", "file", "max_windows", "metrics", "description", NULL};
+    static const char *const keys[] = {"name", "task", "file", "max_windows", "metrics", "description", NULL};
     if (!json_is_object(d)) return SMELT_ERR(SMELT_E_CORRUPT, "%s: '%s': expected an object, found %s", file, parent, jf_type_name(d));
+    const char *task = "language";
+    SMELT_TRY(jf_string(file, parent, d, "task", false, &task));
+    if (strcmp(task, "classify") == 0) {
+        dom->task = EVAL_TASK_CLASSIFY;
+        return parse_classify(file, parent, d, dom);
+    }
+    if (strcmp(task, "language") != 0)
+        return SMELT_ERR(SMELT_E_CORRUPT, "%s: '%s.task': expected \"language\" (the default) or \"classify\", found \"%s\"", file, parent, task);
     SMELT_TRY(jf_keys(file, parent, d, keys));
     const char *name, *text;
     long maxw = 0;
@@ -157,12 +222,23 @@ static smelt_err *parse(eval_suite *s, json_t *root)
         for (size_t j = 0; j < i; j++)
             if (strcmp(s->domains[j].name, s->domains[i].name) == 0)
                 return SMELT_ERR(SMELT_E_CORRUPT, "%s: '%s.name': domain '%s' appears twice, expected unique names", f, parent, s->domains[i].name);
-        if (!s->reference && (s->domains[i].kl || s->domains[i].top1))
+        if (i == 0) s->task = s->domains[0].task;
+        else if (s->domains[i].task != s->task)
+            return SMELT_ERR(SMELT_E_CORRUPT, "%s: '%s.task': \"%s\", expected \"%s\" like domains[0] (a suite measures one kind of model)", f, parent,
+                             s->domains[i].task == EVAL_TASK_CLASSIFY ? "classify" : "language", s->task == EVAL_TASK_CLASSIFY ? "classify" : "language");
+        if (s->task == EVAL_TASK_CLASSIFY) {
+            if (!s->reference && (s->domains[i].kl || s->domains[i].cls.agreement))
+                return SMELT_ERR(SMELT_E_CORRUPT, "%s: '%s.metrics': agreement and kl need a 'reference' model, expected one at the top level (or metrics [\"accuracy\"])",
+                                 f, parent);
+        } else if (!s->reference && (s->domains[i].kl || s->domains[i].top1))
             return SMELT_ERR(SMELT_E_CORRUPT, "%s: '%s.metrics': kl and top1 need a 'reference' model, expected one at the top level (or metrics [\"perplexity\"])", f,
                              parent);
     }
     json_t *cascade;
     SMELT_TRY(jf_object(f, "", root, "cascade", false, &cascade));
+    if (s->task == EVAL_TASK_CLASSIFY && (cascade || canaries))
+        return SMELT_ERR(SMELT_E_CORRUPT, "%s: '%s': a classifier suite (\"task\": \"classify\") has no %s, expected only 'domains'", f, cascade ? "cascade" : "canaries",
+                         cascade ? "cascade" : "canaries");
     if (cascade) SMELT_TRY(parse_cascade(s, cascade));
     if (canaries) {
         s->canaries = calloc(json_array_size(canaries) + 1, sizeof *s->canaries);
@@ -209,6 +285,8 @@ void suite_free(eval_suite *s)
     for (int i = 0; i < s->n_domains; i++) {
         free(s->domains[i].name);
         free(s->domains[i].file);
+        free(s->domains[i].cls.labels);
+        free(s->domains[i].cls.input);
     }
     for (int i = 0; i < s->n_canaries; i++) {
         free(s->canaries[i].name);

@@ -6,6 +6,14 @@
  *    "canaries": [{"name": "fox", "prompt": "The quick brown fox", "expected_ids": [14, 221, ...],
  *                  "first_n": 16, "source": "where the expected ids come from"}]}
  *
+ * A classifier suite (every domain "task": "classify") scores an ONNX graph on labelled examples
+ * instead (evals/classify.h):
+ *
+ *   {"name": "fashion", "reference": "../../models/fashion-cnn/model.onnx",
+ *    "domains": [{"name": "t10k", "task": "classify", "images": "...idx3-ubyte.gz",
+ *                 "labels": "...idx1-ubyte.gz", "scale": 0.00392156862745098, "mean": 0.286,
+ *                 "std": 0.353, "metrics": ["accuracy", "agreement", "kl"]}]}
+ *
  * Relative paths are resolved against the suite file's folder, so a suite travels with its data.
  * A new domain is a new entry, no code. docs/results.md describes every key. */
 #ifndef SMELT_EVAL_SUITE_H
@@ -17,11 +25,26 @@
 #include "core/err.h"
 #include "evals/cascade.h"
 
+typedef enum { EVAL_TASK_LANGUAGE = 0, EVAL_TASK_CLASSIFY } eval_task;
+
+/* A classifier domain: where its examples come from and how they become the model's input. */
+typedef struct {
+    char *labels;      /* resolved IDX label file; NULL when the examples are a CSV (eval_domain.file) */
+    bool csv;          /* eval_domain.file is a CSV (label first, then the features) */
+    double scale, mean, std; /* input = (value * scale - mean) / std, in double, then float */
+    int batch;         /* examples a graph run */
+    int max_examples;  /* 0: all; else the first this many */
+    char *input;       /* the graph input to feed; NULL: the model's only input */
+    bool agreement;    /* argmax equal to the reference's (accuracy is always measured; kl below) */
+} eval_classify;
+
 typedef struct {
     char *name;
-    char *file;      /* resolved path of the domain's text (documents split by "\n\x1e\n") */
+    eval_task task;
+    char *file;      /* resolved path of the domain's text (documents split by "\n\x1e\n"); classify: the IDX images or the CSV */
     int max_windows; /* 0: every window; else this many, spread evenly over the stream */
     bool kl, top1;   /* agreement metrics against the reference (perplexity is always measured) */
+    eval_classify cls; /* task == EVAL_TASK_CLASSIFY */
 } eval_domain;
 
 typedef struct {
@@ -36,6 +59,7 @@ typedef struct {
 typedef struct {
     char *path, *name;
     char *reference; /* resolved path of the reference model, NULL when the suite has none */
+    eval_task task;  /* every domain's (a suite does not mix language models and classifiers) */
     int window;
     eval_domain *domains;
     int n_domains;

@@ -12,6 +12,7 @@ packages=(
   libpcre2-dev                        # the GPT-2 pre-tokenizer regex (Unicode classes)
   libcmocka-dev                       # unit tests
   libssl-dev                          # SHA-256 (libcrypto) for provenance and checksums
+  zlib1g-dev                          # gzipped IDX data sets (eval classifier suites)
   jq unzip                            # CLI tests read smelt's --json output and artifact entries
   dataset-fashion-mnist               # fashion-cnn accuracy test data
   libonnx-testdata                    # ONNX backend conformance tests

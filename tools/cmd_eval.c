@@ -10,6 +10,7 @@
 #include "core/log.h"
 #include "evals/artifact_info.h"
 #include "evals/cascade.h"
+#include "evals/classify.h"
 #include "evals/cost.h"
 #include "evals/quality.h"
 #include "evals/replay.h"
@@ -24,7 +25,9 @@ static const cli_cmd_info info = {
     "ARTIFACT is anything 'smelt run' opens (Hugging Face folder, .smelt artifact, ONNX decoder).\n"
     "The suite's domains are scored under the perplexity protocol, with KL divergence and top-1\n"
     "agreement against the suite's reference model on the same windows, and its canary prompts\n"
-    "are decoded greedily and compared with the expected ids. --workload replays a workload profile\n"
+    "are decoded greedily and compared with the expected ids. A classifier suite (domains with\n"
+    "\"task\": \"classify\") takes an ONNX graph or its .smelt artifact instead: accuracy on labelled\n"
+    "examples (IDX or CSV) and agreement with the reference. --workload replays a workload profile\n"
     "against the engine (latency, throughput, memory); --hardware prices the measured (or the\n"
     "profile's own) throughput: cost per 1M input/output tokens, per request, monthly. The result\n"
     "JSON (schema in docs/results.md) carries the artifact's provenance; --json also prints it.",
@@ -82,20 +85,36 @@ CMD(eval)
     llm_open_model cand = {0}, ref = {0};
     eval_model ecand, eref;
     bool self_ref = false;
+    classify_model ccand = {0}, cref = {0};
     json_t *result = NULL, *artifact = NULL, *reference = NULL, *domains = NULL, *canaries = NULL, *workload = NULL, *cost = NULL;
     /* Every input file is checked before the slow part starts. */
     smelt_err *err = suite_load(suite_path, &suite);
     if (!err && workload_path) err = workload_load(workload_path, &wl);
     if (!err && hardware_path) err = hardware_load(hardware_path, &hw);
-    if (!err) err = open_eval_model(pos[0], &cand, &ecand);
-    if (!err) err = artifact_describe(pos[0], cand.model, cand.engine, &artifact);
-    if (!err && suite->reference) {
+    bool classify = !err && suite->task == EVAL_TASK_CLASSIFY;
+    if (classify && wl)
+        err = SMELT_ERR(SMELT_E_INVALID, "%s: a classifier suite: --workload replays a language model's requests, expected no --workload", suite_path);
+    /* Classifier suites: ONNX graphs through the graph executor, accuracy and agreement. */
+    if (!err && classify) {
+        err = classify_open(pos[0], &ccand);
+        if (!err) err = artifact_describe_graph(pos[0], ccand.model, &artifact);
+        if (!err && suite->reference) {
+            self_ref = same_file(pos[0], suite->reference);
+            if (!self_ref) err = smelt_err_wrap(classify_open(suite->reference, &cref), "%s: 'reference'", suite_path);
+            if (!err) err = artifact_describe_graph(suite->reference, self_ref ? ccand.model : cref.model, &reference);
+        }
+        if (!err) err = classify_run(suite, &ccand, suite->reference ? (self_ref ? &ccand : &cref) : NULL, &domains);
+        if (!err && !(canaries = json_array())) err = SMELT_ERR(SMELT_E_NOMEM, "out of memory");
+    }
+    if (!err && !classify) err = open_eval_model(pos[0], &cand, &ecand);
+    if (!err && !classify) err = artifact_describe(pos[0], cand.model, cand.engine, &artifact);
+    if (!err && !classify && suite->reference) {
         self_ref = same_file(pos[0], suite->reference);
         if (self_ref) eref = ecand;
         else err = smelt_err_wrap(open_eval_model(suite->reference, &ref, &eref), "%s: 'reference'", suite_path);
         if (!err) err = artifact_describe(suite->reference, self_ref ? cand.model : ref.model, eref.engine, &reference);
     }
-    if (!err) err = quality_run(suite, &ecand, suite->reference ? &eref : NULL, &domains, &canaries);
+    if (!err && !classify) err = quality_run(suite, &ecand, suite->reference ? &eref : NULL, &domains, &canaries);
     if (!err && wl) err = replay_run(wl, ecand.engine, &workload);
     if (!err && hw) err = cost_run(hw, wl, workload, artifact, &cost);
     /* A cascade's blended cost needs the reference's own cost on the same workload and hardware. */
@@ -146,6 +165,8 @@ CMD(eval)
     json_decref(cost);
     if (!self_ref) llm_close(&ref);
     llm_close(&cand);
+    classify_close(&cref);
+    classify_close(&ccand);
     workload_free(wl);
     hardware_free(hw);
     suite_free(suite);
