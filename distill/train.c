@@ -313,7 +313,7 @@ smelt_err *distill_run(const distill_opts *o, distill_result *r)
         json_decref(meta);
         if (!err && o->qat.bits) {
             /* the same round-to-nearest rule the training passes used, now stored as integers */
-            quant_recipe qr = {o->qat, "rtn", NULL, 0, 256, 0.01};
+            quant_recipe qr = {.scheme = o->qat, .method = "rtn", .calib_window = 256, .damp = 0.01};
             quant_report *rep = NULL;
             int n_rep = 0;
             err = quantize_llm(r->student, &qr, NULL, NULL, &rep, &n_rep);
