@@ -78,6 +78,23 @@ static json_t *summary_json(const char *path, smelt_source_kind src, const smelt
     }
     json_object_set_new(o, "bytes_by_dtype", bytes);
     json_object_set_new(o, "tensors", tensors);
+    /* quantized weights: how many, and their bits per weight with scales and zero points counted */
+    int64_t qn = 0, qparams = 0, qbytes = 0;
+    for (int i = 0; i < m->n_tensors; i++) {
+        const smelt_tensor *t = &m->tensors[i];
+        if (t->quant.kind == SMELT_QUANT_NONE) continue;
+        const smelt_tensor *sc = t->quant.scale ? smelt_model_find(m, t->quant.scale) : NULL, *z = t->quant.zero ? smelt_model_find(m, t->quant.zero) : NULL;
+        qn++;
+        qparams += smelt_shape_numel(t->ndim, t->shape);
+        qbytes += (int64_t)t->nbytes + (sc ? (int64_t)sc->nbytes : 0) + (z ? (int64_t)z->nbytes : 0);
+    }
+    if (qn) {
+        json_t *recipe = json_object_get(m->meta, "quantization");
+        json_t *q = json_pack("{s:I, s:I, s:I, s:f}", "weights", (json_int_t)qn, "params", (json_int_t)qparams, "bytes", (json_int_t)qbytes, "bits_per_weight",
+                              8.0 * (double)qbytes / (double)qparams);
+        if (recipe) json_object_set(q, "recipe", recipe);
+        json_object_set_new(o, "quantization", q);
+    }
     json_t *ops = json_object(), *opsets = json_array(), *ins = json_array(), *outs = json_array();
     for (int i = 0; i < m->n_nodes; i++) {
         json_t *c = json_object_get(ops, m->nodes[i].op);
@@ -138,6 +155,19 @@ static void print_text(const json_t *s, const smelt_model *m)
     printf("  bytes:");
     json_object_foreach(json_object_get(s, "bytes_by_dtype"), k, v) printf(" %s %s", k, grouped(json_integer_value(v), g, sizeof g));
     printf("\n");
+    json_t *q = json_object_get(s, "quantization");
+    if (q) {
+        json_t *rc = json_object_get(q, "recipe");
+        const char *method = json_string_value(json_object_get(rc, "method"));
+        long long bits = json_integer_value(json_object_get(rc, "bits")), group = json_integer_value(json_object_get(rc, "group"));
+        printf("  quantized: %lld weights (%s params), %.2f bits per weight with scales", (long long)json_integer_value(json_object_get(q, "weights")),
+               grouped(json_integer_value(json_object_get(q, "params")), g, sizeof g), json_real_value(json_object_get(q, "bits_per_weight")));
+        if (method && bits == 4) printf("; w4 g%lld %s, %s", group, json_is_true(json_object_get(rc, "asym")) ? "asym" : "sym", method);
+        else if (method) printf("; w%lld, %s", bits, method);
+        if (json_is_string(json_object_get(rc, "activations"))) printf(", %s activations", json_string_value(json_object_get(rc, "activations")));
+        if (json_is_string(json_object_get(rc, "kv_cache"))) printf(", %s KV cache", json_string_value(json_object_get(rc, "kv_cache")));
+        printf("\n");
+    }
     if (m->n_nodes) {
         printf("  nodes: %d (", m->n_nodes);
         int first = 1;
