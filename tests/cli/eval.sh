@@ -93,15 +93,10 @@ expect_out_contains "vs reference"
 
 # --- workload replay and cost
 jq '.requests = 6' evals/workloads/chat.json >"$TMP/chat6.json"
-for i in 1 2; do
-  expect_exit 0 "$SMELT" eval models/llama-teacher --suite "$TMP/s0.json" --workload "$TMP/chat6.json" --hardware evals/hardware/cpu-2core.json -o "$TMP/w$i.json"
-done
+# (timings are not asserted here: how stable p50 is across runs is a benchmark,
+# tests/bench/replay_stability.sh, since tests must not depend on the machine's load)
+expect_exit 0 "$SMELT" eval models/llama-teacher --suite "$TMP/s0.json" --workload "$TMP/chat6.json" --hardware evals/hardware/cpu-2core.json -o "$TMP/w1.json"
 w=$TMP/w1.json
-a=$(jq .workload.ttft_ms.p50 "$TMP/w1.json"); b=$(jq .workload.ttft_ms.p50 "$TMP/w2.json")
-[ "$(jq -n "($a - $b) / $b | fabs < 0.10")" = true ] || fail "ttft p50 $a ms and $b ms differ by more than 10%"
-a=$(jq .workload.e2e_ms.p50 "$TMP/w1.json"); b=$(jq .workload.e2e_ms.p50 "$TMP/w2.json")
-[ "$(jq -n "($a - $b) / $b | fabs < 0.10")" = true ] || fail "e2e p50 $a ms and $b ms differ by more than 10%"
-echo "chat replay: ttft p50 $(jq .workload.ttft_ms.p50 "$TMP/w1.json") / $(jq .workload.ttft_ms.p50 "$TMP/w2.json") ms, e2e p50 $a / $b ms"
 expect_eq "completed" "$(jq .workload.completed $w)" 6
 # KV bytes a token from the config: layers x (K and V) x kv heads x head dim x 4 bytes
 expect_eq "kv bytes" "$(jq .workload.memory.kv_bytes_per_token $w)" "$(jq '.num_hidden_layers * 2 * .num_key_value_heads * .head_dim * 4' models/llama-teacher/config.json)"
