@@ -44,6 +44,16 @@ expect_exit 2 "$SMELT" inspect --bogus models/tiny-llama
 expect_err_contains "unknown option '--bogus'"
 expect_exit 1 "$SMELT" inspect "$TMP/nope.safetensors"
 expect_err_contains "nope.safetensors: no such file or folder"
+# a quantized artifact: how many weights, their bits per weight with scales, the recipe
+expect_exit 0 "$SMELT" quant models/tiny-llama -o "$TMP/q4.smelt" --scheme w4 --group 32 --asym
+expect_exit 0 "$SMELT" inspect "$TMP/q4.smelt"
+# 14 projections of tiny-llama: 2 x (128x128 x 2 + 64x128 x 2 + 352x128 x 3) = 368,640 params;
+# 4 bits + an f32 scale and a u8 zero a group of 32 = 5.25 bits per weight
+expect_out_contains "quantized: 14 weights (368,640 params), 5.25 bits per weight with scales; w4 g32 asym, rtn"
+expect_exit 0 "$SMELT" inspect --json "$TMP/q4.smelt"
+expect_eq "quantized bytes" "$(jqv .quantization.bytes)" $((368640 * 21 / 32))
+expect_eq "recipe method" "$(jqv .quantization.recipe.method)" rtn
+
 mkdir "$TMP/empty"
 expect_exit 1 "$SMELT" inspect "$TMP/empty"
 expect_err_contains "folder has no config.json"
