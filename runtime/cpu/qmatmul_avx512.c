@@ -64,8 +64,48 @@ TARGET static void rows8_avx512(const qmat *w, int r0, int r1, const float *x, c
     }
 }
 
+/* One row of x (decode): latency, not bandwidth, limited the T-generic loop below (one FMA chain
+ * a row); here 64 columns a step feed four independent accumulators, folded into the row's total
+ * with the group's scale once a group. */
+TARGET static void rows4_avx512_t1(const qmat *w, int r0, int r1, const float *x, const float *xsum, float *y)
+{
+    int n = w->cols, G = w->group, ng = n / G, is_signed = !w->zero;
+    for (int r = r0; r < r1; r++) {
+        const uint8_t *q = (const uint8_t *)w->q + (size_t)r * (n / 2);
+        const float *sc = w->scale + (size_t)r * ng;
+        __m512 total = _mm512_setzero_ps();
+        float corr = 0;
+        for (int g = 0; g < ng; g++) {
+            __m512 a0 = _mm512_setzero_ps(), a1 = a0, a2 = a0, a3 = a0;
+            int c = g * G, end = c + G;
+            for (; c + 64 <= end; c += 64) {
+                __m128i va, vb, vc, vd;
+                unpack32(q + c / 2, is_signed, &va, &vb);
+                unpack32(q + c / 2 + 16, is_signed, &vc, &vd);
+                a0 = _mm512_fmadd_ps(i8x16_to_ps(va), _mm512_loadu_ps(x + c), a0);
+                a1 = _mm512_fmadd_ps(i8x16_to_ps(vb), _mm512_loadu_ps(x + c + 16), a1);
+                a2 = _mm512_fmadd_ps(i8x16_to_ps(vc), _mm512_loadu_ps(x + c + 32), a2);
+                a3 = _mm512_fmadd_ps(i8x16_to_ps(vd), _mm512_loadu_ps(x + c + 48), a3);
+            }
+            if (c < end) { /* group 32 */
+                __m128i va, vb;
+                unpack32(q + c / 2, is_signed, &va, &vb);
+                a0 = _mm512_fmadd_ps(i8x16_to_ps(va), _mm512_loadu_ps(x + c), a0);
+                a1 = _mm512_fmadd_ps(i8x16_to_ps(vb), _mm512_loadu_ps(x + c + 16), a1);
+            }
+            total = _mm512_fmadd_ps(_mm512_add_ps(_mm512_add_ps(a0, a1), _mm512_add_ps(a2, a3)), _mm512_set1_ps(sc[g]), total);
+            if (w->zero) corr += sc[g] * (float)w->zero[(size_t)r * ng + g] * xsum[g];
+        }
+        y[r] = _mm512_reduce_add_ps(total) - corr;
+    }
+}
+
 TARGET static void rows4_avx512(const qmat *w, int r0, int r1, const float *x, const float *xsum, int T, float *y)
 {
+    if (T == 1) {
+        rows4_avx512_t1(w, r0, r1, x, xsum, y);
+        return;
+    }
     int n = w->cols, ng = n / w->group, is_signed = !w->zero;
     for (int r = r0; r < r1; r++) {
         const uint8_t *q = (const uint8_t *)w->q + (size_t)r * (n / 2);
