@@ -14,6 +14,7 @@ packages=(
   libssl-dev                          # SHA-256 (libcrypto) for provenance and checksums
   zlib1g-dev                          # gzipped IDX data sets (eval classifier suites)
   jq unzip                            # CLI tests read smelt's --json output and artifact entries
+  libxml2-utils                       # xmllint: the eval test checks JUnit XML is well-formed
   dataset-fashion-mnist               # fashion-cnn accuracy test data
   libonnx-testdata                    # ONNX backend conformance tests
 )
