@@ -13,6 +13,7 @@
 #include <cmocka.h>
 
 #include "core/ir.h"
+#include "evals/idx.h"
 #include "formats/onnx.h"
 #include "formats/safetensors.h"
 #include "runtime/graph/graph_exec.h"
@@ -223,59 +224,26 @@ static void tiny_llama(void **state)
 
 /* ---- fashion-cnn ---- */
 
-/* Reads a gzipped IDX file through gzip(1) (present on every Debian system), returning its bytes. */
-static uint8_t *read_gz(const char *path, size_t *len)
-{
-    char cmd[512];
-    snprintf(cmd, sizeof cmd, "gzip -dc '%s'", path);
-    FILE *p = popen(cmd, "r");
-    if (!p) return NULL;
-    size_t cap = 1 << 20, n = 0;
-    uint8_t *buf = malloc(cap);
-    while (buf) {
-        if (n == cap) {
-            uint8_t *nb = realloc(buf, cap *= 2);
-            if (!nb) {
-                free(buf);
-                buf = NULL;
-                break;
-            }
-            buf = nb;
-        }
-        size_t got = fread(buf + n, 1, cap - n, p);
-        if (got == 0) break;
-        n += got;
-    }
-    if (pclose(p) != 0) {
-        free(buf);
-        return NULL;
-    }
-    *len = n;
-    return buf;
-}
-
-static uint32_t be32(const uint8_t *p) { return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3]; }
 
 static void fashion_cnn(void **state)
 {
     (void)state;
     const char *dir = "/usr/share/datasets/fashion-mnist";
-    size_t ilen = 0, llen = 0;
     char ipath[256], lpath[256];
     snprintf(ipath, sizeof ipath, "%s/t10k-images-idx3-ubyte.gz", dir);
     snprintf(lpath, sizeof lpath, "%s/t10k-labels-idx1-ubyte.gz", dir);
-    uint8_t *img = read_gz(ipath, &ilen), *lab = read_gz(lpath, &llen);
-    if (!img || !lab) fail_msg("cannot read %s (Debian package dataset-fashion-mnist; run scripts/setup.sh)", ipath);
-    assert_true(ilen >= 16 && llen >= 8);
-    assert_int_equal(be32(img), 0x803);
-    assert_int_equal(be32(lab), 0x801);
-    uint32_t N = be32(img + 4), H = be32(img + 8), W = be32(img + 12);
+    idx_array ia, la;
+    smelt_err *ierr = idx_read(ipath, &ia);
+    if (ierr) fail_msg("%s (Debian package dataset-fashion-mnist; run scripts/setup.sh)", smelt_err_msg(ierr));
+    ok(idx_read(lpath, &la));
+    assert_int_equal(ia.ndim, 3);
+    assert_int_equal(la.ndim, 1);
+    uint32_t N = (uint32_t)ia.dims[0], H = (uint32_t)ia.dims[1], W = (uint32_t)ia.dims[2];
     assert_int_equal(N, 10000);
-    assert_int_equal(be32(lab + 4), N);
+    assert_int_equal(la.dims[0], N);
     assert_int_equal(H, 28);
     assert_int_equal(W, 28);
-    assert_int_equal(ilen, 16 + (size_t)N * H * W);
-    assert_int_equal(llen, 8 + (size_t)N);
+    const float *img = ia.data, *lab = la.data;
 
     char *text = NULL;
     size_t tlen = 0;
@@ -301,7 +269,7 @@ static void fashion_cnn(void **state)
     double max_err8 = 0;
     for (uint32_t b0 = 0; b0 < N; b0 += BATCH) {
         uint32_t nb = N - b0 < BATCH ? N - b0 : BATCH;
-        const uint8_t *px = img + 16 + (size_t)b0 * H * W;
+        const float *px = img + (size_t)b0 * H * W;
         for (size_t i = 0; i < (size_t)nb * H * W; i++) x[i] = (float)(((double)px[i] / 255.0 - mean) / std);
         int64_t shape[4] = {nb, 1, H, W};
         smelt_tensor in = tensor("image", 4, shape, x);
@@ -316,7 +284,7 @@ static void fashion_cnn(void **state)
             int best = 0;
             for (int k = 1; k < 10; k++)
                 if (y[i * 10 + k] > y[i * 10 + best]) best = k;
-            correct += best == lab[8 + b0 + i];
+            correct += best == (int)lab[b0 + i];
             if (b0 + i < 8) {
                 json_t *row = json_array_get(first8, b0 + i);
                 for (int k = 0; k < 10; k++) {
@@ -332,8 +300,8 @@ static void fashion_cnn(void **state)
     assert_true(fabs(acc - want_acc) <= 0.0005); /* 0.05 points */
     assert_true(max_err8 <= 1e-4);
     free(x);
-    free(img);
-    free(lab);
+    idx_free(&ia);
+    idx_free(&la);
     json_decref(refj);
     smelt_graph_free(g);
     smelt_model_free(m);

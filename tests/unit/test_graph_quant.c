@@ -19,6 +19,7 @@
 #include <cmocka.h>
 
 #include "core/ir.h"
+#include "evals/idx.h"
 #include "formats/artifact.h"
 #include "formats/load.h"
 #include "formats/onnx.h"
@@ -348,38 +349,6 @@ static void unsupported(void **state)
 
 /* ---- fashion-cnn ---- */
 
-static uint8_t *read_gz(const char *path, size_t *len)
-{
-    char cmd[512];
-    snprintf(cmd, sizeof cmd, "gzip -dc '%s'", path);
-    FILE *p = popen(cmd, "r");
-    if (!p) return NULL;
-    size_t cap = 1 << 20, n = 0;
-    uint8_t *buf = malloc(cap);
-    while (buf) {
-        if (n == cap) {
-            uint8_t *nb = realloc(buf, cap *= 2);
-            if (!nb) {
-                free(buf);
-                buf = NULL;
-                break;
-            }
-            buf = nb;
-        }
-        size_t got = fread(buf + n, 1, cap - n, p);
-        if (got == 0) break;
-        n += got;
-    }
-    if (pclose(p) != 0) {
-        free(buf);
-        return NULL;
-    }
-    *len = n;
-    return buf;
-}
-
-static uint32_t be32(const uint8_t *p) { return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3]; }
-
 static void fashion_cnn_int8(void **state)
 {
     (void)state;
@@ -387,13 +356,15 @@ static void fashion_cnn_int8(void **state)
     char ipath[256], lpath[256];
     snprintf(ipath, sizeof ipath, "%s/t10k-images-idx3-ubyte.gz", dir);
     snprintf(lpath, sizeof lpath, "%s/t10k-labels-idx1-ubyte.gz", dir);
-    size_t ilen = 0, llen = 0;
-    uint8_t *img = read_gz(ipath, &ilen), *lab = read_gz(lpath, &llen);
-    if (!img || !lab) fail_msg("cannot read %s (Debian package dataset-fashion-mnist; run scripts/setup.sh)", ipath);
-    uint32_t N = be32(img + 4), H = be32(img + 8), W = be32(img + 12);
+    idx_array ia, la;
+    smelt_err *ierr = idx_read(ipath, &ia);
+    if (ierr) fail_msg("%s (Debian package dataset-fashion-mnist; run scripts/setup.sh)", smelt_err_msg(ierr));
+    ok(idx_read(lpath, &la));
+    assert_int_equal(ia.ndim, 3);
+    uint32_t N = (uint32_t)ia.dims[0], H = (uint32_t)ia.dims[1], W = (uint32_t)ia.dims[2];
     assert_int_equal(N, 10000);
-    assert_int_equal(ilen, 16 + (size_t)N * H * W);
-    assert_int_equal(llen, 8 + (size_t)N);
+    assert_int_equal(la.numel, N);
+    const float *img = ia.data, *lab = la.data;
 
     char *text = NULL;
     size_t tlen = 0;
@@ -440,7 +411,7 @@ static void fashion_cnn_int8(void **state)
     for (uint32_t b0 = 0, nb; b0 < N; b0 += nb) {
         /* the first batch of one image runs the few-row int8 kernels, the rest dequantize + sgemm */
         nb = b0 == 0 ? 1 : N - b0 < BATCH ? N - b0 : BATCH;
-        const uint8_t *px = img + 16 + (size_t)b0 * H * W;
+        const float *px = img + (size_t)b0 * H * W;
         for (size_t i = 0; i < (size_t)nb * H * W; i++) x[i] = (float)(((double)px[i] / 255.0 - mean) / std);
         smelt_tensor in = {.name = "image", .dtype = SMELT_DT_F32, .ndim = 4, .shape = {nb, 1, H, W}, .data = x, .nbytes = (size_t)nb * H * W * 4};
         smelt_tensor *out = NULL;
@@ -451,7 +422,7 @@ static void fashion_cnn_int8(void **state)
             int best = 0;
             for (int k = 1; k < 10; k++)
                 if (y[i * 10 + k] > y[i * 10 + best]) best = k;
-            correct += best == lab[8 + b0 + i];
+            correct += best == (int)lab[b0 + i];
             if (b0 + i < 8)
                 for (int k = 0; k < 10; k++)
                     max_err8 = fmax(max_err8, fabs(y[i * 10 + k] - json_number_value(json_array_get(json_array_get(first8, b0 + i), (size_t)k))));
@@ -463,8 +434,8 @@ static void fashion_cnn_int8(void **state)
     assert_true(fabs(acc - want_acc) <= 0.003); /* 0.3 points */
     assert_true(max_err8 <= 0.1);
     free(x);
-    free(img);
-    free(lab);
+    idx_free(&ia);
+    idx_free(&la);
     json_decref(refj);
     smelt_graph_free(g);
     smelt_model_free(m);
