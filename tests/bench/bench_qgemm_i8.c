@@ -9,38 +9,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include "formats/load.h"
 #include "runtime/llm_internal.h"
 
-#define MAX_RUNS 32
-
-static int cmp_d(const void *a, const void *b)
-{
-    double x = *(const double *)a, y = *(const double *)b;
-    return x < y ? -1 : x > y;
-}
-
-static double median(double *t, int n)
-{
-    qsort(t, (size_t)n, sizeof *t, cmp_d);
-    return t[n / 2];
-}
-
-static double now(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
-}
-
-static void die(smelt_err *err)
-{
-    if (!err) return;
-    fprintf(stderr, "bench_qgemm_i8: %s\n", smelt_err_msg(err));
-    exit(1);
-}
+#include "tests/bench/bench_util.h"
 
 static uint64_t rng = 1;
 static float frand(void)
@@ -70,11 +43,11 @@ static void bench_shape(int T, int rows, int cols, int runs)
     llm_linear_apply(&f, x, T, y); /* warm up both */
     llm_linear_apply(&a, x, T, y);
     for (int r = 0; r < runs; r++) {
-        double t0 = now();
+        double t0 = smelt_now();
         llm_linear_apply(&f, x, T, y);
-        double t1 = now();
+        double t1 = smelt_now();
         llm_linear_apply(&a, x, T, y);
-        tf[r] = t1 - t0, ta[r] = now() - t1;
+        tf[r] = t1 - t0, ta[r] = smelt_now() - t1;
     }
     double ops = 2.0 * T * rows * cols * 1e-9, mf = median(tf, runs), ma = median(ta, runs);
     printf("projection T=%d %dx%d: f32 sgemm %.1f GFLOP/s (min %.3f ms, median %.3f ms); w8a8 %s %.1f GOP/s (min %.3f ms, median %.3f ms); "
@@ -90,9 +63,9 @@ static double prefill_once(llm_engine *e, const int32_t *ids, int n)
     die(llm_seq_new(e, &s));
     float *logits = malloc((size_t)llm_engine_config(e)->vocab_size * sizeof *logits);
     llm_batch_item it = {s, ids, n, false};
-    double t0 = now();
+    double t0 = smelt_now();
     die(llm_forward(e, &it, 1, logits));
-    double dt = now() - t0;
+    double dt = smelt_now() - t0;
     free(logits);
     llm_seq_free(s);
     return dt;
@@ -124,6 +97,7 @@ static void bench_prefill(const char *float_path, const char *a8_path, int n, in
 
 int main(int argc, char **argv)
 {
+    bench_name = "bench_qgemm_i8";
     if (argc != 2 && argc != 4) {
         fprintf(stderr, "usage: bench_qgemm_i8 RUNS [FLOAT_MODEL W8A8_ARTIFACT]\n");
         return 2;

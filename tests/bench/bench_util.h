@@ -15,20 +15,20 @@ static const char *bench_name = "bench";
 
 #define MAX_RUNS 32
 
-static int cmp_d(const void *a, const void *b)
+static inline int cmp_d(const void *a, const void *b)
 {
     double x = *(const double *)a, y = *(const double *)b;
     return x < y ? -1 : x > y;
 }
 
 /* Sorts t[0..n) and returns the median; t[0] is then the minimum. */
-static double median(double *t, int n)
+static inline double median(double *t, int n)
 {
     qsort(t, (size_t)n, sizeof *t, cmp_d);
     return t[n / 2];
 }
 
-static void die(smelt_err *err)
+static inline void die(smelt_err *err)
 {
     if (!err) return;
     fprintf(stderr, "%s: %s\n", bench_name, smelt_err_msg(err));
@@ -46,7 +46,7 @@ typedef struct {
     uint64_t *sums;
 } bw_ctx;
 
-static void bw_init(void *p, int64_t begin, int64_t end)
+static inline void bw_init(void *p, int64_t begin, int64_t end)
 {
     bw_ctx *x = p;
     for (int64_t k = begin; k < end; k++)
@@ -56,7 +56,7 @@ static void bw_init(void *p, int64_t begin, int64_t end)
         }
 }
 
-static void bw_sum(void *p, int64_t begin, int64_t end)
+static inline void bw_sum(void *p, int64_t begin, int64_t end)
 {
     bw_ctx *x = p;
     for (int64_t k = begin; k < end; k++) {
@@ -68,7 +68,7 @@ static void bw_sum(void *p, int64_t begin, int64_t end)
     }
 }
 
-static void bw_triad(void *p, int64_t begin, int64_t end)
+static inline void bw_triad(void *p, int64_t begin, int64_t end)
 {
     bw_ctx *x = p;
     for (int64_t k = begin; k < end; k++) {
@@ -78,7 +78,7 @@ static void bw_triad(void *p, int64_t begin, int64_t end)
 }
 
 /* Best read-only and triad bandwidth (GB/s) over `runs` passes of buffers of `mib` MiB each. */
-static void bandwidth(int runs, int mib, double *read_gbs, double *triad_gbs)
+static inline void bandwidth(int runs, int mib, double *read_gbs, double *triad_gbs)
 {
     bw_ctx x = {.n = (int64_t)mib << 17};
     int64_t chunks = (x.n + BW_CHUNK - 1) / BW_CHUNK;
@@ -103,12 +103,12 @@ static void bandwidth(int runs, int mib, double *read_gbs, double *triad_gbs)
     free(x.a), free(x.b), free(x.c), free(x.d), free(x.sums);
 }
 
-static void tokens(int32_t *tok, int n, int vocab, int salt)
+static inline void tokens(int32_t *tok, int n, int vocab, int salt)
 {
     for (int t = 0; t < n; t++) tok[t] = (int32_t)(((int64_t)t * 7919 + salt * 104729 + 13) % vocab);
 }
 
-static double bench_decode(llm_engine *e, const char *label, int B, int steps, int runs)
+static inline double bench_decode(llm_engine *e, const char *label, int B, int steps, int runs)
 {
     const smelt_llm_config *c = llm_engine_config(e);
     enum { PROMPT = 16 };
