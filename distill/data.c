@@ -1,5 +1,6 @@
 /* Mixture-weighted, shuffled training windows (see data.h). */
 #define _POSIX_C_SOURCE 200809L
+#include "core/rng.h"
 #include "distill/data.h"
 
 #include <errno.h>
@@ -25,14 +26,6 @@ struct dd_loader {
     double total_weight;
 };
 
-static uint64_t splitmix(uint64_t *s)
-{
-    uint64_t z = (*s += 0x9e3779b97f4a7c15ull);
-    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
-    z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
-    return z ^ (z >> 31);
-}
-
 /* A Fisher-Yates permutation of the domain's windows for an epoch. */
 static void make_perm(dd_loader *l, int di, int64_t epoch)
 {
@@ -40,7 +33,7 @@ static void make_perm(dd_loader *l, int di, int64_t epoch)
     uint64_t s = l->seed ^ (0x5851f42d4c957f2dull * (uint64_t)(di + 1)) ^ (0x14057b7ef767814full * (uint64_t)(epoch + 1));
     for (int64_t i = 0; i < d->n_windows; i++) d->perm[i] = i;
     for (int64_t i = d->n_windows - 1; i > 0; i--) {
-        int64_t j = (int64_t)(splitmix(&s) % (uint64_t)(i + 1)), t = d->perm[i];
+        int64_t j = (int64_t)(smelt_splitmix64(&s) % (uint64_t)(i + 1)), t = d->perm[i];
         d->perm[i] = d->perm[j];
         d->perm[j] = t;
     }
@@ -108,7 +101,7 @@ void dd_next(dd_loader *l, int B, int32_t *ids, int32_t *targets)
 {
     int T = l->T;
     for (int b = 0; b < B; b++) {
-        double u = (double)(splitmix(&l->st.rng) >> 11) / 9007199254740992.0 * l->total_weight;
+        double u = (double)(smelt_splitmix64(&l->st.rng) >> 11) / 9007199254740992.0 * l->total_weight;
         int di = 0;
         while (di < l->n - 1 && u >= l->d[di].weight) u -= l->d[di++].weight;
         domain *d = &l->d[di];

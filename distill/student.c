@@ -1,5 +1,6 @@
 /* Students from teacher layers or from a config (see student.h). */
 #define _POSIX_C_SOURCE 200809L
+#include "core/rng.h"
 #include "distill/student.h"
 
 #include <errno.h>
@@ -72,14 +73,6 @@ smelt_err *student_from_layers(const smelt_model *teacher, const char *teacher_n
     return err;
 }
 
-static uint64_t splitmix(uint64_t *s)
-{
-    uint64_t z = (*s += 0x9e3779b97f4a7c15ull);
-    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
-    z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
-    return z ^ (z >> 31);
-}
-
 /* Copies teacher tensor `name` into student tensor idx when the shapes agree; returns whether it did. */
 static bool copy_if_same(tm_model *m, int idx, const smelt_model *teacher, const char *name)
 {
@@ -131,7 +124,7 @@ smelt_err *student_from_config(const smelt_model *teacher, const char *teacher_n
         double std = 1.0 / sqrt((double)t->shape[1]);
         if (strstr(t->name, "o_proj") || strstr(t->name, "down_proj")) std /= sqrt(2.0 * (c.L ? c.L : 1));
         float a = (float)(std * sqrt(3.0));
-        for (size_t k = 0; k < t->numel; k++) w[k] = ((float)(splitmix(&s) >> 40) / 16777216.0f * 2 - 1) * a;
+        for (size_t k = 0; k < t->numel; k++) w[k] = ((float)(smelt_splitmix64(&s) >> 40) / 16777216.0f * 2 - 1) * a;
     }
     copy_if_same(m, tm_idx_embed(m), teacher, "model.embed_tokens.weight");
     copy_if_same(m, tm_idx_norm(m), teacher, "model.norm.weight");

@@ -1,5 +1,6 @@
 /* Workload profile files and request generation (see workload.h). */
 #define _POSIX_C_SOURCE 200809L
+#include "core/rng.h"
 #include "evals/workload.h"
 
 #include <math.h>
@@ -9,13 +10,7 @@
 
 #include "evals/jfield.h"
 
-uint64_t workload_rand(uint64_t *s)
-{
-    uint64_t z = (*s += 0x9e3779b97f4a7c15ULL);
-    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
-    z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
-    return z ^ (z >> 31);
-}
+uint64_t workload_rand(uint64_t *s) { return smelt_splitmix64(s); }
 
 double workload_uniform(uint64_t *s) { return (double)(workload_rand(s) >> 11) * 0x1.0p-53; }
 

@@ -1,5 +1,6 @@
 /* Random-weight Llama and GPT-2 decoders with Hugging Face names (see hf_synth.h). */
 #define _POSIX_C_SOURCE 200809L
+#include "core/rng.h"
 #include "formats/hf_synth.h"
 
 #include <math.h>
@@ -17,14 +18,6 @@
 #define SYNTH_MAX_LAYERS 4096
 /* Refuse models over this many parameters (4 TB of f32) before any arithmetic can overflow. */
 #define SYNTH_MAX_PARAMS 1e12
-
-static uint64_t splitmix64(uint64_t *s)
-{
-    uint64_t z = (*s += 0x9e3779b97f4a7c15ull);
-    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
-    z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
-    return z ^ (z >> 31);
-}
 
 /* FNV-1a of the tensor name, so every tensor has its own stream whatever order they are made in. */
 static uint64_t name_hash(const char *s)
@@ -102,7 +95,7 @@ static smelt_err *add(smelt_model *m, const hf_synth_opts *o, const char *name, 
         /* uniform in [-a, a) has standard deviation a / sqrt(3); 24 random bits a value */
         uint64_t s = o->seed ^ name_hash(name);
         float a = (float)(std * sqrt(3.0)), step = 2 * a / 16777216.0f;
-        for (size_t i = 0; i < n; i++) f[i] = (float)(splitmix64(&s) >> 40) * step - a;
+        for (size_t i = 0; i < n; i++) f[i] = (float)(smelt_splitmix64(&s) >> 40) * step - a;
     } else {
         for (size_t i = 0; i < n; i++) f[i] = kind == FILL_ONES ? 1.0f : 0.0f;
     }

@@ -1,5 +1,6 @@
 /* Token sampling. The random numbers come from splitmix64, so a seed gives the same tokens on
  * every machine. */
+#include "core/rng.h"
 #include "runtime/sampler.h"
 
 #include <math.h>
@@ -9,14 +10,6 @@ struct sampler_cand {
     float p;
     int32_t id;
 };
-
-static uint64_t splitmix64(uint64_t *x)
-{
-    uint64_t z = (*x += 0x9e3779b97f4a7c15ULL);
-    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
-    z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
-    return z ^ (z >> 31);
-}
 
 bool sampler_init(sampler *s, int vocab, float temperature, int top_k, float top_p, uint64_t seed)
 {
@@ -70,7 +63,7 @@ int32_t sampler_next(sampler *s, const float *logits)
     }
     double kept = 0;
     for (int i = 0; i < n; i++) kept += s->cand[i].p;
-    double r = (double)(splitmix64(&s->rng) >> 11) / 9007199254740992.0 * kept, acc = 0;
+    double r = (double)(smelt_splitmix64(&s->rng) >> 11) / 9007199254740992.0 * kept, acc = 0;
     for (int i = 0; i < n; i++) {
         acc += s->cand[i].p;
         if (r < acc) return s->cand[i].id;
