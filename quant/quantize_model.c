@@ -191,15 +191,25 @@ static llm_input_kind input_kind(const char *node, bool gpt2)
     return LLM_IN_QKV;
 }
 
-/* Runs the calibration windows through blocks 0..layer (earlier blocks already quantized). */
-static smelt_err *collect_hessians(smelt_model *m, const quant_recipe *r, int layer, hess_acc *acc)
+/* Runs the calibration windows through block `layer` alone, from their hidden states at its input
+ * (hid [n_calib][window][hidden]; for block 0 the embeddings instead), with acc (when not NULL)
+ * collecting the projection inputs' Hessians. With advance, hid then holds the block's outputs:
+ * the next block's inputs, computed with this block's weights as they now stand (quantized). One
+ * block a pass instead of the whole prefix again: quantizing a model of L blocks costs O(L) block
+ * passes, not O(L^2). The batches are the same either way, so the results are too. */
+static smelt_err *run_block(smelt_model *m, const quant_recipe *r, int layer, hess_acc *acc, float *hid, bool advance)
 {
     llm_engine *e = NULL;
-    SMELT_TRY(llm_engine_new(m, &e));
-    llm_engine_set_capture(e, capture_hessian, acc, layer);
+    SMELT_TRY(llm_engine_new_blocks(m, layer, layer, &e));
+    if (acc) {
+        /* GPTQ's passes want one input kind each: the rest of the block need not run */
+        llm_engine_set_capture(e, capture_hessian, acc, layer);
+        if (acc->only >= 0) llm_engine_set_capture_stop(e, (llm_input_kind)acc->only);
+    }
     enum { BATCH = 4 };
     llm_seq *seqs[BATCH] = {0};
     smelt_err *err = NULL;
+    size_t row = (size_t)r->calib_window * m->llm.hidden; /* one window's hidden states */
     for (int i = 0; !err && i < BATCH; i++) err = llm_seq_new(e, &seqs[i]);
     for (int w0 = 0; !err && w0 < r->n_calib; w0 += BATCH) {
         llm_batch_item items[BATCH];
@@ -208,12 +218,13 @@ static smelt_err *collect_hessians(smelt_model *m, const quant_recipe *r, int la
             llm_seq_truncate(seqs[b], 0);
             items[b] = (llm_batch_item){seqs[b], r->calib + (size_t)(w0 + b) * r->calib_window, r->calib_window, false};
         }
-        err = llm_forward(e, items, nb, NULL);
-        if (!err && acc->oom) err = SMELT_ERR(SMELT_E_NOMEM, "out of memory for the calibration Hessians");
+        float *x = hid + (size_t)w0 * row; /* the batch's windows are adjacent rows of hid */
+        err = llm_forward_blocks(e, items, nb, layer == 0 ? NULL : x, advance ? x : NULL);
+        if (!err && acc && acc->oom) err = SMELT_ERR(SMELT_E_NOMEM, "out of memory for the calibration Hessians");
     }
     for (int i = 0; i < BATCH; i++) llm_seq_free(seqs[i]);
     llm_engine_free(e);
-    for (int k = 0; !err && k < LLM_IN_COUNT; k++)
+    for (int k = 0; acc && !err && k < LLM_IN_COUNT; k++)
         if (acc->H[k]) {
             finish_hessian(acc->H[k], acc->dim[k], acc->n);
             for (int i = 0; i < acc->dim[k]; i++) acc->xabs[k][i] /= (double)acc->n;
@@ -417,10 +428,14 @@ smelt_err *quantize_llm(smelt_model *m, const quant_recipe *r, quant_progress_fn
      * block ("true sequential"): o_proj's Hessian comes from attention computed with q/k/v
      * already quantized, and so on. AWQ searches its four scalings on one pass of the block. */
     int n_pass = gptq ? LLM_IN_COUNT : 1;
+    float *hid = NULL; /* the calibration tokens' hidden states at the input of the current block */
+    size_t hid_n = (size_t)r->n_calib * r->calib_window * m->llm.hidden;
+    if (!err && calibrated && !(hid = malloc((hid_n ? hid_n : 1) * sizeof *hid)))
+        err = SMELT_ERR(SMELT_E_NOMEM, "out of memory for the hidden states of %d calibration windows", r->n_calib);
     for (int step = calibrated ? 0 : -1; !err && step < (calibrated ? m->llm.n_layers * n_pass : 0); step++) {
         int layer = calibrated ? step / n_pass : -1, pass = gptq ? step % n_pass : -1;
         hess_acc acc = {.layer = layer, .only = pass};
-        if (calibrated) err = collect_hessians(m, r, layer, &acc);
+        if (calibrated) err = run_block(m, r, layer, &acc, hid, false);
         if (!err && awq) {
             float a[4];
             err = awq_layer(m, layer, &acc, &r->scheme, a);
@@ -454,7 +469,10 @@ smelt_err *quantize_llm(smelt_model *m, const quant_recipe *r, quant_progress_fn
             if (progress) progress(ctx, k, total);
         }
         hess_free(&acc);
+        /* the block is done: its outputs, from its quantized weights, feed the next one */
+        if (!err && calibrated && (step + 1) % n_pass == 0 && layer + 1 < m->llm.n_layers) err = run_block(m, r, layer, NULL, hid, true);
     }
+    free(hid);
     json_t *q = json_pack("{s:s, s:i, s:i, s:b, s:b}", "method", r->method, "bits", r->scheme.bits, "group", r->scheme.bits == 8 ? 0 : r->scheme.group,
                           "asym", r->scheme.asym, "clip", r->clip);
     if (q && calibrated)

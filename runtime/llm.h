@@ -74,5 +74,22 @@ typedef void (*llm_capture_fn)(void *ctx, int layer, llm_input_kind kind, const 
 /* Calls fn for every projection input from then on (NULL stops). With stop_after_layer >= 0 a
  * forward pass ends after that block: the caches are filled that far and no logits are written. */
 void llm_engine_set_capture(llm_engine *e, llm_capture_fn fn, void *ctx, int stop_after_layer);
+/* With a capture and stop_after_layer set: the pass ends in that block right after `kind`'s input
+ * is captured, skipping the rest of the block (a calibration pass that wants only that input).
+ * LLM_IN_COUNT (the default) finishes the block. */
+void llm_engine_set_capture_stop(llm_engine *e, llm_input_kind kind);
+
+/* Block-by-block calibration. Quantizing block l changes its weights and nothing before it, so a
+ * quantizer keeps each calibration token's hidden state between blocks and runs one block at a
+ * time instead of the whole prefix again: an engine over blocks first..last binds (and widens)
+ * only their weights, plus the embeddings when first is 0; it has no head, and llm_forward
+ * refuses it. */
+smelt_err *llm_engine_new_blocks(const smelt_model *m, int first, int last, llm_engine **out);
+/* Runs the items' new tokens through the engine's blocks: x_in [T, hidden] (rows in item order,
+ * as llm_forward stacks them) is the input of block `first`, or NULL for the tokens' embeddings
+ * (first must be 0); x_out [T, hidden] receives the output of block `last` (NULL: not wanted; it
+ * may be x_in; a capture's stop, when set, ends the pass early and leaves x_out unspecified). The sequences' caches of those blocks fill and their lengths advance; the capture
+ * callback sees the projection inputs as in llm_forward. */
+smelt_err *llm_forward_blocks(llm_engine *e, const llm_batch_item *items, int n_items, const float *x_in, float *x_out);
 
 #endif

@@ -10,16 +10,22 @@
 
 #include "runtime/llm_internal.h"
 
-smelt_err *llm_engine_new(const smelt_model *m, llm_engine **out)
+static smelt_err *engine_new(const smelt_model *m, bool blocks_only, int first, int last, llm_engine **out)
 {
     *out = NULL;
     if (m->kind != SMELT_KIND_LLM) return SMELT_ERR(SMELT_E_INVALID, "not a language model (a %s graph): the language-model engine needs one", m->arch);
+    if (blocks_only && !(first >= 0 && first <= last && last < m->llm.n_layers))
+        return SMELT_ERR(SMELT_E_INVALID, "blocks %d to %d: expected 0 <= first <= last < %d layers", first, last, m->llm.n_layers);
     llm_engine *e = calloc(1, sizeof *e);
     if (!e) return SMELT_ERR(SMELT_E_NOMEM, "out of memory");
     e->m = m;
     e->c = m->llm;
     e->gpt2 = strcmp(m->llm.pos, "learned") == 0;
     e->stop_after_layer = -1;
+    e->stop_kind = LLM_IN_COUNT;
+    e->blocks_only = blocks_only;
+    e->first = first;
+    e->last = last;
     /* the engine splits every product over its own thread pool (see llm_linear_apply) */
     openblas_set_num_threads(1);
     smelt_err *err = llm_bind_weights(e);
@@ -30,6 +36,10 @@ smelt_err *llm_engine_new(const smelt_model *m, llm_engine **out)
     *out = e;
     return NULL;
 }
+
+smelt_err *llm_engine_new(const smelt_model *m, llm_engine **out) { return engine_new(m, false, 0, 0, out); }
+
+smelt_err *llm_engine_new_blocks(const smelt_model *m, int first, int last, llm_engine **out) { return engine_new(m, true, first, last, out); }
 
 smelt_err *llm_engine_new_graph(const smelt_model *m, int vocab_size, int max_pos, llm_engine **out)
 {
@@ -77,9 +87,15 @@ void llm_engine_set_capture(llm_engine *e, llm_capture_fn fn, void *ctx, int sto
     e->stop_after_layer = fn ? stop_after_layer : -1;
 }
 
-#define CAPTURE(e, l, kind, x, T, dim) \
-    do {                                \
-        if ((e)->capture) (e)->capture((e)->capture_ctx, l, kind, x, T, dim); \
+void llm_engine_set_capture_stop(llm_engine *e, llm_input_kind kind) { e->stop_kind = kind; }
+
+/* hands a projection input to the capture callback; returns from block() when the pass stops there */
+#define CAPTURE(e, l, kind, x, T, dim)                                            \
+    do {                                                                          \
+        if ((e)->capture) {                                                       \
+            (e)->capture((e)->capture_ctx, l, kind, x, T, dim);                   \
+            if ((l) == (e)->stop_after_layer && (int)(kind) == (e)->stop_kind) return; \
+        }                                                                         \
     } while (0)
 size_t llm_engine_weight_bytes(const llm_engine *e) { return e->weight_bytes; }
 size_t llm_kv_bytes_per_token(const llm_engine *e)
@@ -293,62 +309,118 @@ static void block(llm_engine *e, int l, int T, llm_seq *const *seqs, const int *
     add_into(e->x, e->xn, (size_t)T * H);
 }
 
+/* What a forward pass needs beyond the scratch: each stacked row's sequence and position, and
+ * each item's attention segment. */
+typedef struct {
+    int T, rows;
+    llm_seq **seqs;
+    int *pos;
+    llm_attn_seg *segs;
+} fwd_plan;
+
+static void plan_free(fwd_plan *p)
+{
+    free(p->seqs);
+    free(p->pos);
+    free(p->segs);
+}
+
+/* Checks the batch, grows the scratch and the caches, and stacks the rows. */
+static smelt_err *plan_batch(llm_engine *e, const llm_batch_item *items, int n_items, fwd_plan *p)
+{
+    *p = (fwd_plan){0};
+    SMELT_TRY(check_batch(e, items, n_items, &p->T, &p->rows));
+    if (p->T == 0) return NULL;
+    SMELT_TRY(reserve_scratch(e, p->T));
+    for (int i = 0; i < n_items; i++) SMELT_TRY(seq_reserve(items[i].seq, items[i].seq->len + items[i].n_tokens));
+    p->seqs = malloc((size_t)p->T * sizeof *p->seqs);
+    p->pos = malloc((size_t)p->T * sizeof *p->pos);
+    p->segs = malloc((size_t)n_items * sizeof *p->segs);
+    if (!p->seqs || !p->pos || !p->segs) {
+        plan_free(p);
+        return SMELT_ERR(SMELT_E_NOMEM, "out of memory");
+    }
+    int t = 0;
+    for (int i = 0; i < n_items; i++) {
+        p->segs[i] = (llm_attn_seg){items[i].seq, t, items[i].n_tokens, items[i].seq->len};
+        for (int k = 0; k < items[i].n_tokens; k++, t++) {
+            p->seqs[t] = items[i].seq;
+            p->pos[t] = items[i].seq->len + k;
+        }
+    }
+    return NULL;
+}
+
+/* e->x = the rows' token embeddings (plus learned positions) */
+static void embed(llm_engine *e, const llm_batch_item *items, int n_items, const fwd_plan *p)
+{
+    size_t H = (size_t)e->c.hidden;
+    int t = 0;
+    for (int i = 0; i < n_items; i++)
+        for (int k = 0; k < items[i].n_tokens; k++, t++) {
+            memcpy(e->x + t * H, e->tok_emb + (size_t)items[i].tokens[k] * H, H * sizeof(float));
+            if (e->pos_emb) add_into(e->x + t * H, e->pos_emb + (size_t)p->pos[t] * H, H);
+        }
+}
+
+static void advance(const llm_batch_item *items, int n_items)
+{
+    for (int i = 0; i < n_items; i++) items[i].seq->len += items[i].n_tokens;
+}
+
+smelt_err *llm_forward_blocks(llm_engine *e, const llm_batch_item *items, int n_items, const float *x_in, float *x_out)
+{
+    if (!e->blocks_only) return SMELT_ERR(SMELT_E_INVALID, "llm_forward_blocks needs an engine made by llm_engine_new_blocks");
+    if (!x_in && e->first != 0) return SMELT_ERR(SMELT_E_INVALID, "no hidden states for block %d: only block 0 starts from the embeddings", e->first);
+    fwd_plan p;
+    SMELT_TRY(plan_batch(e, items, n_items, &p));
+    if (p.T == 0) return NULL;
+    size_t bytes = (size_t)p.T * e->c.hidden * sizeof(float);
+    if (x_in) memcpy(e->x, x_in, bytes);
+    else embed(e, items, n_items, &p);
+    int last = e->stop_after_layer >= e->first && e->stop_after_layer < e->last ? e->stop_after_layer : e->last;
+    for (int l = e->first; l <= last; l++) block(e, l, p.T, p.seqs, p.pos, p.segs, n_items);
+    if (x_out) memcpy(x_out, e->x, bytes);
+    advance(items, n_items);
+    plan_free(&p);
+    return NULL;
+}
+
 smelt_err *llm_forward(llm_engine *e, const llm_batch_item *items, int n_items, float *logits)
 {
-    int T = 0, rows = 0;
-    SMELT_TRY(check_batch(e, items, n_items, &T, &rows));
-    if (T == 0) return NULL;
+    if (e->blocks_only) return SMELT_ERR(SMELT_E_INVALID, "an engine over blocks %d to %d has no head: use llm_forward_blocks", e->first, e->last);
     if (e->graph) {
+        int T = 0, rows = 0;
+        SMELT_TRY(check_batch(e, items, n_items, &T, &rows));
+        if (T == 0) return NULL;
         for (int i = 0; i < n_items; i++) SMELT_TRY(seq_reserve(items[i].seq, items[i].seq->len + items[i].n_tokens));
         return llm_graph_forward(e, items, n_items, logits);
     }
-    SMELT_TRY(reserve_scratch(e, T));
-    for (int i = 0; i < n_items; i++) SMELT_TRY(seq_reserve(items[i].seq, items[i].seq->len + items[i].n_tokens));
-    llm_seq **seqs = malloc((size_t)T * sizeof *seqs);
-    int *pos = malloc((size_t)T * sizeof *pos);
-    llm_attn_seg *segs = malloc((size_t)n_items * sizeof *segs);
-    if (!seqs || !pos || !segs) {
-        free(seqs);
-        free(pos);
-        free(segs);
-        return SMELT_ERR(SMELT_E_NOMEM, "out of memory");
-    }
+    fwd_plan p;
+    SMELT_TRY(plan_batch(e, items, n_items, &p));
+    if (p.T == 0) return NULL;
     const smelt_llm_config *c = &e->c;
     size_t H = (size_t)c->hidden;
-    int t = 0;
-    for (int i = 0; i < n_items; i++) {
-        segs[i] = (llm_attn_seg){items[i].seq, t, items[i].n_tokens, items[i].seq->len};
-        for (int k = 0; k < items[i].n_tokens; k++, t++) {
-            seqs[t] = items[i].seq;
-            pos[t] = items[i].seq->len + k;
-            memcpy(e->x + t * H, e->tok_emb + (size_t)items[i].tokens[k] * H, H * sizeof(float));
-            if (e->pos_emb) add_into(e->x + t * H, e->pos_emb + (size_t)pos[t] * H, H);
-        }
-    }
+    embed(e, items, n_items, &p);
     int last = e->stop_after_layer >= 0 && e->stop_after_layer < c->n_layers ? e->stop_after_layer : c->n_layers - 1;
-    for (int l = 0; l <= last; l++) block(e, l, T, seqs, pos, segs, n_items);
+    for (int l = 0; l <= last; l++) block(e, l, p.T, p.seqs, p.pos, p.segs, n_items);
     if (last < c->n_layers - 1 || !logits) { /* a calibration pass: the blocks asked for, no logits */
-        for (int i = 0; i < n_items; i++) items[i].seq->len += items[i].n_tokens;
-        free(seqs);
-        free(pos);
-        free(segs);
+        advance(items, n_items);
+        plan_free(&p);
         return NULL;
     }
 
     /* only the rows whose logits were asked for go through the final norm and the head */
-    int r = 0;
-    t = 0;
+    int r = 0, t = 0;
     for (int i = 0; i < n_items; i++) {
         int n = items[i].n_tokens, first = items[i].all_logits ? 0 : n - 1;
         memmove(e->x + (size_t)r * H, e->x + (size_t)(t + first) * H, (size_t)(n - first) * H * sizeof(float));
         r += n - first;
         t += n;
-        items[i].seq->len += n;
     }
-    norm(e, &e->final_norm, e->xn, e->x, rows);
-    llm_linear_apply(&e->head, e->xn, rows, logits);
-    free(seqs);
-    free(pos);
-    free(segs);
+    advance(items, n_items);
+    norm(e, &e->final_norm, e->xn, e->x, p.rows);
+    llm_linear_apply(&e->head, e->xn, p.rows, logits);
+    plan_free(&p);
     return NULL;
 }

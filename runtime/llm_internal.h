@@ -53,6 +53,11 @@ struct llm_engine {
     llm_capture_fn capture;
     void *capture_ctx;
     int stop_after_layer;
+    int stop_kind; /* an llm_input_kind: the pass ends once stop_after_layer captured it */
+    /* the blocks bound: all, or first..last of a calibration engine (llm_engine_new_blocks),
+     * which binds no head and the embeddings only when first is 0 */
+    int first, last;
+    bool blocks_only;
     /* scratch, grown to the largest batch seen */
     int cap_tokens;
     float *x, *xn, *q, *k, *v, *att, *h1, *h2;

@@ -166,6 +166,21 @@ void llm_free_packed(llm_engine *e)
     }
 }
 
+static smelt_err *bind_embeddings(llm_engine *e)
+{
+    const smelt_llm_config *c = &e->c;
+    const smelt_node *n;
+    SMELT_TRY(node_of(e, "embed", "Embedding", &n));
+    if (n->n_inputs < 2) return SMELT_ERR(SMELT_E_CORRUPT, "node 'embed' (Embedding) has no table");
+    SMELT_TRY(f32_of(e, "embed", n->inputs[1], c->vocab_size, c->hidden, &e->tok_emb));
+    if (e->gpt2) {
+        SMELT_TRY(node_of(e, "embed_pos", "PositionEmbedding", &n));
+        if (n->n_inputs < 2) return SMELT_ERR(SMELT_E_CORRUPT, "node 'embed_pos' (PositionEmbedding) has no table");
+        SMELT_TRY(f32_of(e, "embed_pos", n->inputs[1], c->max_pos, c->hidden, &e->pos_emb));
+    }
+    return NULL;
+}
+
 smelt_err *llm_bind_weights(llm_engine *e)
 {
     const smelt_model *m = e->m;
@@ -189,19 +204,13 @@ smelt_err *llm_bind_weights(llm_engine *e)
     /* inv_freq_i = 1 / theta^(2i/d), in f32 as the reference implementation computes it */
     for (int i = 0; i < c->head_dim / 2; i++) e->rope_inv_freq[i] = 1.0f / powf((float)c->rope_theta, (float)(2 * i) / (float)c->head_dim);
 
-    const smelt_node *n;
-    SMELT_TRY(node_of(e, "embed", "Embedding", &n));
-    if (n->n_inputs < 2) return SMELT_ERR(SMELT_E_CORRUPT, "node 'embed' (Embedding) has no table");
-    SMELT_TRY(f32_of(e, "embed", n->inputs[1], c->vocab_size, c->hidden, &e->tok_emb));
-    if (e->gpt2) {
-        SMELT_TRY(node_of(e, "embed_pos", "PositionEmbedding", &n));
-        if (n->n_inputs < 2) return SMELT_ERR(SMELT_E_CORRUPT, "node 'embed_pos' (PositionEmbedding) has no table");
-        SMELT_TRY(f32_of(e, "embed_pos", n->inputs[1], c->max_pos, c->hidden, &e->pos_emb));
-    }
+    if (!e->blocks_only) e->first = 0, e->last = c->n_layers - 1;
+    if (e->first == 0) SMELT_TRY(bind_embeddings(e));
     /* a token reads one row of the embedding tables, not the tables: they do not count (a tied
      * head reads the whole table, and counts as the head below) */
     e->weight_bytes = 0;
-    for (int l = 0; l < c->n_layers; l++) SMELT_TRY(bind_layer(e, l, &e->layers[l]));
+    for (int l = e->first; l <= e->last; l++) SMELT_TRY(bind_layer(e, l, &e->layers[l]));
+    if (e->blocks_only) return NULL;
     SMELT_TRY(bind_norm(e, "final_norm", &e->final_norm));
     SMELT_TRY(bind_linear(e, "lm_head", c->vocab_size, c->hidden, &e->head));
     return NULL;

@@ -1,0 +1,189 @@
+/* Block-by-block engines (llm_engine_new_blocks / llm_forward_blocks), which quantizers use to run
+ * calibration one block at a time from stored hidden states. What GPTQ and AWQ rely on, asserted
+ * on the tiny-llama fixture with a ragged batch:
+ * - the projection inputs a chain of block engines captures are the very inputs the full engine
+ *   captures at the same block (bit-exact: same rows, same kernels);
+ * - a pass that stops after one input kind captures that input unchanged;
+ * - chaining engines over blocks 0..2 and 3..L-1 gives the same hidden states as one engine over
+ *   every block;
+ * - misuse is refused with a message: llm_forward on a block engine, a block range outside the
+ *   model, hidden states missing for a block other than 0. */
+#define _POSIX_C_SOURCE 200809L
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <cmocka.h>
+
+#include "formats/hf_model.h"
+#include "runtime/llm.h"
+
+#define DIR "models/tiny-llama"
+enum { N_SEQ = 2 };
+static const int seq_len[N_SEQ] = {19, 7}; /* different lengths: the attention segments differ */
+
+typedef struct {
+    int layer;
+    llm_input_kind kind;
+    float *x; /* the captured [T, dim] */
+    size_t n;
+    int calls;
+} grab;
+
+static void grab_fn(void *ctx, int layer, llm_input_kind kind, const float *x, int T, int dim)
+{
+    grab *g = ctx;
+    if (layer != g->layer || kind != g->kind) return;
+    g->n = (size_t)T * dim;
+    g->x = realloc(g->x, g->n * sizeof(float));
+    assert_non_null(g->x);
+    memcpy(g->x, x, g->n * sizeof(float));
+    g->calls++;
+}
+
+static smelt_model *load(void)
+{
+    smelt_model *m = NULL;
+    smelt_err *err = hf_import(DIR, false, &m);
+    if (err) fail_msg("%s", smelt_err_msg(err));
+    return m;
+}
+
+/* the batch: two sequences of made-up tokens (any ids inside the vocabulary) */
+static void make_items(llm_engine *e, llm_seq **seqs, int32_t *tok, llm_batch_item *items)
+{
+    int vocab = llm_engine_config(e)->vocab_size, off = 0;
+    for (int i = 0; i < N_SEQ; i++) {
+        assert_null(llm_seq_new(e, &seqs[i]));
+        for (int k = 0; k < seq_len[i]; k++) tok[off + k] = (int32_t)((7919 * (off + k) + 13) % vocab);
+        items[i] = (llm_batch_item){seqs[i], tok + off, seq_len[i], false};
+        off += seq_len[i];
+    }
+}
+
+static void free_seqs(llm_seq **seqs)
+{
+    for (int i = 0; i < N_SEQ; i++) llm_seq_free(seqs[i]);
+}
+
+/* The input `kind` of block `layer` as the full engine computes it. */
+static grab full_capture(smelt_model *m, int layer, llm_input_kind kind)
+{
+    llm_engine *e = NULL;
+    assert_null(llm_engine_new(m, &e));
+    grab g = {layer, kind, NULL, 0, 0};
+    llm_engine_set_capture(e, grab_fn, &g, layer);
+    llm_seq *seqs[N_SEQ];
+    int32_t tok[64];
+    llm_batch_item items[N_SEQ];
+    make_items(e, seqs, tok, items);
+    assert_null(llm_forward(e, items, N_SEQ, NULL));
+    free_seqs(seqs);
+    llm_engine_free(e);
+    assert_int_equal(g.calls, 1);
+    return g;
+}
+
+/* Runs blocks first..last as one engine: x in (NULL: embeddings) -> x out, capturing `g`. */
+static void run_blocks(smelt_model *m, int first, int last, const float *x_in, float *x_out, grab *g, bool stop)
+{
+    llm_engine *e = NULL;
+    smelt_err *err = llm_engine_new_blocks(m, first, last, &e);
+    if (err) fail_msg("%s", smelt_err_msg(err));
+    if (g) {
+        llm_engine_set_capture(e, grab_fn, g, g->layer);
+        if (stop) llm_engine_set_capture_stop(e, g->kind);
+    }
+    llm_seq *seqs[N_SEQ];
+    int32_t tok[64];
+    llm_batch_item items[N_SEQ];
+    make_items(e, seqs, tok, items);
+    err = llm_forward_blocks(e, items, N_SEQ, x_in, x_out);
+    if (err) fail_msg("%s", smelt_err_msg(err));
+    for (int i = 0; i < N_SEQ; i++) assert_int_equal(llm_seq_len(seqs[i]), seq_len[i]);
+    free_seqs(seqs);
+    llm_engine_free(e);
+}
+
+static void chained_blocks_capture_what_the_full_pass_does(void **state)
+{
+    (void)state;
+    smelt_model *m = load();
+    int L = m->llm.n_layers, H = m->llm.hidden, T = seq_len[0] + seq_len[1];
+    assert_true(L >= 2);
+    float *x = malloc((size_t)T * H * sizeof(float));
+    assert_non_null(x);
+    for (int l = 0; l < L; l++) {
+        for (int kind = 0; kind < LLM_IN_COUNT; kind++) {
+            grab want = full_capture(m, l, (llm_input_kind)kind);
+            for (int stop = 0; stop < 2; stop++) {
+                grab got = {l, (llm_input_kind)kind, NULL, 0, 0};
+                run_blocks(m, l, l, l == 0 ? NULL : x, NULL, &got, stop);
+                assert_int_equal(got.calls, 1);
+                assert_int_equal(got.n, want.n);
+                assert_memory_equal(got.x, want.x, want.n * sizeof(float));
+                free(got.x);
+            }
+            free(want.x);
+        }
+        run_blocks(m, l, l, l == 0 ? NULL : x, x, NULL, false); /* block l's output: block l+1's input */
+    }
+    /* one engine over every block ends where the chain of one-block engines ended */
+    float *y = malloc((size_t)T * H * sizeof(float));
+    float *z = malloc((size_t)T * H * sizeof(float));
+    assert_non_null(y);
+    assert_non_null(z);
+    run_blocks(m, 0, L - 1, NULL, y, NULL, false);
+    assert_memory_equal(x, y, (size_t)T * H * sizeof(float));
+    run_blocks(m, 0, 0, NULL, z, NULL, false);
+    run_blocks(m, 1, L - 1, z, z, NULL, false); /* in place */
+    assert_memory_equal(x, z, (size_t)T * H * sizeof(float));
+    free(x), free(y), free(z);
+    smelt_model_free(m);
+}
+
+static void misuse_is_refused(void **state)
+{
+    (void)state;
+    smelt_model *m = load();
+    int L = m->llm.n_layers;
+    llm_engine *e = NULL;
+    smelt_err *err = llm_engine_new_blocks(m, 2, 1, &e);
+    assert_non_null(err);
+    assert_non_null(strstr(smelt_err_msg(err), "blocks 2 to 1"));
+    smelt_err_free(err);
+    err = llm_engine_new_blocks(m, 0, L, &e);
+    assert_non_null(err);
+    assert_null(e);
+    smelt_err_free(err);
+
+    assert_null(llm_engine_new_blocks(m, 1, 1, &e));
+    llm_seq *seqs[N_SEQ];
+    int32_t tok[64];
+    llm_batch_item items[N_SEQ];
+    make_items(e, seqs, tok, items);
+    err = llm_forward(e, items, N_SEQ, NULL);
+    assert_non_null(err);
+    assert_non_null(strstr(smelt_err_msg(err), "no head"));
+    smelt_err_free(err);
+    err = llm_forward_blocks(e, items, N_SEQ, NULL, NULL);
+    assert_non_null(err);
+    assert_non_null(strstr(smelt_err_msg(err), "only block 0 starts from the embeddings"));
+    smelt_err_free(err);
+    for (int i = 0; i < N_SEQ; i++) assert_int_equal(llm_seq_len(seqs[i]), 0); /* nothing ran */
+    free_seqs(seqs);
+    llm_engine_free(e);
+    smelt_model_free(m);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(chained_blocks_capture_what_the_full_pass_does),
+        cmocka_unit_test(misuse_is_refused),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
