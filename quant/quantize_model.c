@@ -12,6 +12,7 @@
 #include "quant/awq.h"
 #include "quant/clip.h"
 #include "quant/gptq.h"
+#include "quant/refit.h"
 #include "quant/sensitivity.h"
 #include "runtime/cpu/qmatmul.h"
 #include "runtime/llm.h"
@@ -73,6 +74,13 @@ static smelt_err *quantize_tensor(smelt_model *m, int ti, const quant_recipe *r,
         return SMELT_ERR(SMELT_E_NOMEM, "weight '%s': out of memory", t->name);
     }
     float *w_orig = NULL;
+    float *Hf = r->refit && H ? malloc((size_t)cols * cols * sizeof *Hf) : NULL;
+    if (r->refit && H && !Hf) {
+        free(w);
+        return SMELT_ERR(SMELT_E_NOMEM, "weight '%s': out of memory", t->name);
+    }
+    if (Hf && !gptq)
+        for (size_t i = 0; i < (size_t)cols * cols; i++) Hf[i] = (float)H[i];
     if (gptq) {
         /* GPTQ overwrites w; the error is reported against the original */
         w_orig = malloc(n * sizeof *w_orig);
@@ -81,9 +89,12 @@ static smelt_err *quantize_tensor(smelt_model *m, int ti, const quant_recipe *r,
             return SMELT_ERR(SMELT_E_NOMEM, "weight '%s': out of memory", t->name);
         }
         memcpy(w_orig, w, n * sizeof *w_orig);
-        smelt_err *err = smelt_err_wrap(gptq_quantize(w, rows, cols, H, r->damp, r->act_order, r->clip, s, q, scale, zero), "weight '%s'", t->name);
+        smelt_err *err = NULL;
+        if (Hf) /* the refit needs H as it was: GPTQ dampens and factors it in place */
+            for (size_t i = 0; i < (size_t)cols * cols; i++) Hf[i] = (float)H[i];
+        if (!err) err = smelt_err_wrap(gptq_quantize(w, rows, cols, H, r->damp, r->act_order, r->clip, s, q, scale, zero), "weight '%s'", t->name);
         if (err) {
-            free(w), free(w_orig);
+            free(w), free(w_orig), free(Hf);
             return err;
         }
         free(w);
@@ -92,6 +103,14 @@ static smelt_err *quantize_tensor(smelt_model *m, int ti, const quant_recipe *r,
         clip_quantize(w, rows, cols, s, H, q, scale, zero); /* the range search on output error (awq) or weight error (rtn) */
     } else {
         rtn_quantize(w, rows, cols, s, q, scale, zero);
+    }
+    if (Hf) {
+        smelt_err *err = smelt_err_wrap(refit_scales(w, rows, cols, Hf, s, q, scale, zero, NULL), "weight '%s'", t->name);
+        free(Hf);
+        if (err) {
+            free(w);
+            return err;
+        }
     }
 
     /* reconstruction error, row by row through the same dequantizer the runtime uses */
@@ -475,6 +494,7 @@ smelt_err *quantize_llm(smelt_model *m, const quant_recipe *r, quant_progress_fn
     free(hid);
     json_t *q = json_pack("{s:s, s:i, s:i, s:b, s:b}", "method", r->method, "bits", r->scheme.bits, "group", r->scheme.bits == 8 ? 0 : r->scheme.group,
                           "asym", r->scheme.asym, "clip", r->clip);
+    if (q && r->refit) json_object_set_new(q, "refit", json_true());
     if (q && calibrated)
         json_object_update_new(q, json_pack("{s:i, s:i}", "calib_windows", r->n_calib, "calib_window", r->calib_window));
     if (q && (gptq || strcmp(r->method, "awq-gptq") == 0)) json_object_update_new(q, json_pack("{s:f, s:b}", "damp", r->damp, "act_order", r->act_order));

@@ -15,7 +15,7 @@ static const cli_cmd_info info = {
     "quant",
     "Quantize the linear layers of a language model (or an ONNX graph's weights) into a .smelt artifact.",
     "smelt quant IN -o OUT.smelt --scheme w8|w4|w8a8 [--group 32|64|128] [--asym] [--method rtn|gptq|awq|awq-gptq]\n"
-    "                  [--clip] [--act-order] [--calib FILE[:TOKENS]]... [--calib-tokens N] [--damp D]\n"
+    "                  [--clip] [--act-order] [--refit] [--calib FILE[:TOKENS]]... [--calib-tokens N] [--damp D]\n"
     "                  [--avg-bits B] [--sens-windows N] [--alpha A] [--kv8] [--json]",
     "IN is a Hugging Face folder, an .onnx graph or a .smelt artifact of a float model. For an ONNX\n"
     "graph, --scheme w8 makes every weight read only by MatMul, Gemm or Conv int8 per output channel\n"
@@ -31,7 +31,9 @@ static const cli_cmd_info info = {
     "by its activation size to a power searched on the calibration text (the inverse folded into the\n"
     "preceding norm or projection), then rounds to nearest (with --clip, each group to the range that\n"
     "least changes the layer's outputs); awq-gptq rounds the scaled weights by GPTQ instead. --clip\n"
-    "gives RTN a range search on weight error. Prints a table of every weight's bits and\n"
+    "gives RTN a range search on weight error. --refit (gptq, awq, awq-gptq), once a weight is rounded,\n"
+    "sets each group's scale to the least-squares one for its codes on the calibration inputs (the\n"
+    "layer-output error can only drop; see docs/quant.md for what it does to perplexity). Prints a table of every weight's bits and\n"
     "relative reconstruction error ||W - Q(W)|| / ||W||; --json prints {\"output\", \"scheme\",\n"
     "\"bits_per_weight\", \"bytes_before\", \"bytes_after\", \"layers\": [{\"tensor\", \"bits\",\n"
     "\"group\", \"rel_err\"}]}. Deterministic: the same input and options give the same tensors.\n"
@@ -55,7 +57,7 @@ CMD(quant)
     double damp = 0.01, avg_bits = 0;
     long sens_windows = 16;
     cli_strs calib = {0};
-    bool asym = false, json = false, clip = false, act_order = false, kv8 = false;
+    bool asym = false, json = false, clip = false, act_order = false, refit = false, kv8 = false;
     double alpha = 0.5;
     const cli_opt opts[] = {
         {"output", 'o', OPT_STR, &out, "OUT.smelt", "artifact to write (required)"},
@@ -65,6 +67,7 @@ CMD(quant)
         {"method", 0, OPT_STR, &method, "M", "rtn (round to nearest; the default), gptq, awq or awq-gptq"},
         {"clip", 0, OPT_FLAG, &clip, NULL, "rtn, awq: search each group's range for the least error"},
         {"act-order", 0, OPT_FLAG, &act_order, NULL, "gptq: quantize columns by decreasing activation energy"},
+        {"refit", 0, OPT_FLAG, &refit, NULL, "gptq, awq(-gptq): least-squares group scales for the rounded codes"},
         {"calib", 0, OPT_STRS, &calib, "FILE[:TOKENS]", "gptq, awq(-gptq): calibration text (repeatable)"},
         {"calib-tokens", 0, OPT_INT, &calib_tokens, "N", "gptq, awq(-gptq): calibration tokens in all (default 32768)"},
         {"damp", 0, OPT_DOUBLE, &damp, "D", "gptq: Hessian dampening, a fraction of its mean diagonal (0.01)"},
@@ -82,7 +85,7 @@ CMD(quant)
         fprintf(stderr, "smelt quant: missing %s\nusage: %s\n", !out ? "-o OUT.smelt" : "--scheme", info.usage);
         return 2;
     }
-    quant_recipe r = {.scheme = {0, (int)group, asym}, .method = method, .clip = clip, .act_order = act_order, .calib_window = 256, .damp = damp,
+    quant_recipe r = {.scheme = {0, (int)group, asym}, .method = method, .clip = clip, .act_order = act_order, .refit = refit, .calib_window = 256, .damp = damp,
                       .avg_bits = avg_bits, .sens_windows = (int)sens_windows};
     int32_t *calib_ids = NULL;
     smelt_err *err = NULL;
@@ -105,6 +108,8 @@ CMD(quant)
     if (!err && (avg_bits != 0 || sens_windows != 16) && !(avg_bits > 0 && sens_windows > 0))
         err = SMELT_ERR(SMELT_E_INVALID, "--avg-bits %g with --sens-windows %ld: expected positive values", avg_bits, sens_windows);
     bool needs_calib = strcmp(method, "gptq") == 0 || strcmp(method, "awq") == 0 || strcmp(method, "awq-gptq") == 0 || avg_bits > 0 || w8a8;
+    if (!err && refit && strcmp(method, "rtn") == 0)
+        err = SMELT_ERR(SMELT_E_INVALID, "--refit fits scales on calibration inputs: it goes with --method gptq, awq or awq-gptq, not rtn");
     if (!err && calib.n > 0 && !needs_calib)
         err = SMELT_ERR(SMELT_E_INVALID, "--calib is read by --method gptq, awq, awq-gptq, by --avg-bits and by w8a8; rtn alone uses no calibration text");
     if (!err && needs_calib) {

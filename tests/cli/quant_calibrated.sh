@@ -43,6 +43,10 @@ expect_eq "gptq recipe" "$(unzip -p "$TMP/g1.smelt" manifest.json | jq -c .meta.
 expect_exit 0 "$SMELT" quant models/tiny-llama -o "$TMP/g2.smelt" --scheme w4 --group 32 --method gptq --act-order --calib data/prose.train.txt:4096
 [ "$(unzip -p "$TMP/g1.smelt" tensors.bin | sha256sum)" = "$(unzip -p "$TMP/g2.smelt" tensors.bin | sha256sum)" ] || fail "gptq twice gave different tensors"
 expect_exit 0 "$SMELT" verify "$TMP/g1.smelt"
+# --refit keeps GPTQ's codes and only moves the scales; the recipe says so
+expect_exit 0 "$SMELT" quant models/tiny-llama -o "$TMP/g3.smelt" --scheme w4 --group 32 --method gptq --act-order --refit --calib data/prose.train.txt:4096
+expect_eq "refit recipe" "$(unzip -p "$TMP/g3.smelt" manifest.json | jq -c .meta.quantization.refit)" true
+[ "$(unzip -p "$TMP/g1.smelt" tensors.bin | sha256sum)" != "$(unzip -p "$TMP/g3.smelt" tensors.bin | sha256sum)" ] || fail "--refit changed nothing"
 expect_exit 0 "$SMELT" quant models/tiny-llama -o "$TMP/a.smelt" --scheme w4 --group 32 --asym --method awq --calib data/code.train.txt:4096 --json
 expect_eq "awq layers" "$(jqv '.layers | length')" 14
 expect_eq "awq alphas (2 blocks x 4 inputs)" "$(unzip -p "$TMP/a.smelt" manifest.json | jq -c '.meta.quantization.awq_alpha | flatten | length')" 8
@@ -85,6 +89,8 @@ expect_exit 1 "$SMELT" quant models/tiny-llama -o "$TMP/bad.smelt" --scheme w4 -
 expect_err_contains "--avg-bits needs calibration text"
 expect_exit 1 "$SMELT" quant models/tiny-llama -o "$TMP/bad.smelt" --scheme w4 --group 32 --calib data/prose.train.txt:1024
 expect_err_contains "rtn alone uses no calibration text"
+expect_exit 1 "$SMELT" quant models/tiny-llama -o "$TMP/bad.smelt" --scheme w4 --group 32 --refit
+expect_err_contains "--refit fits scales on calibration inputs: it goes with --method gptq, awq or awq-gptq, not rtn"
 expect_exit 1 "$SMELT" quant models/tiny-llama -o "$TMP/bad.smelt" --scheme w8 --avg-bits 6 --calib data/prose.train.txt:1024
 expect_err_contains "use it with --scheme w4"
 expect_exit 0 "$SMELT" synth -o "$TMP/gpt2" --arch gpt2 --hidden 64 --layers 1 --heads 2 --vocab 4096 --context 512
