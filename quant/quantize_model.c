@@ -79,8 +79,8 @@ static smelt_err *quantize_tensor(smelt_model *m, int ti, const quant_recipe *r,
         free(w);
         return SMELT_ERR(SMELT_E_NOMEM, "weight '%s': out of memory", t->name);
     }
-    if (Hf && !gptq)
-        for (size_t i = 0; i < (size_t)cols * cols; i++) Hf[i] = (float)H[i];
+    /* copied now: GPTQ dampens and factors H in place */
+    for (size_t i = 0; Hf && i < (size_t)cols * cols; i++) Hf[i] = (float)H[i];
     if (gptq) {
         /* GPTQ overwrites w; the error is reported against the original */
         w_orig = malloc(n * sizeof *w_orig);
@@ -89,10 +89,7 @@ static smelt_err *quantize_tensor(smelt_model *m, int ti, const quant_recipe *r,
             return SMELT_ERR(SMELT_E_NOMEM, "weight '%s': out of memory", t->name);
         }
         memcpy(w_orig, w, n * sizeof *w_orig);
-        smelt_err *err = NULL;
-        if (Hf) /* the refit needs H as it was: GPTQ dampens and factors it in place */
-            for (size_t i = 0; i < (size_t)cols * cols; i++) Hf[i] = (float)H[i];
-        if (!err) err = smelt_err_wrap(gptq_quantize(w, rows, cols, H, r->damp, r->act_order, r->clip, s, q, scale, zero), "weight '%s'", t->name);
+        smelt_err *err = smelt_err_wrap(gptq_quantize(w, rows, cols, H, r->damp, r->act_order, r->clip, s, q, scale, zero), "weight '%s'", t->name);
         if (err) {
             free(w), free(w_orig), free(Hf);
             return err;
