@@ -117,7 +117,7 @@ static json_t *make_fingerprint(const run *R)
     json_t *data = json_array(), *layers = json_array();
     for (int i = 0; i < o->n_data; i++) json_array_append_new(data, json_string(o->data[i]));
     for (int i = 0; i < R->n_layers; i++) json_array_append_new(layers, json_integer(R->layers[i]));
-    json_t *student = json_pack("{s:i, s:i, s:i, s:i, s:i, s:i, s:i, s:b}", "vocab", c->V, "hidden", c->C, "layers", c->L, "heads", c->nh, "kv_heads", c->nkv,
+    json_t *student = json_pack("{s:s, s:i, s:i, s:i, s:i, s:i, s:i, s:i, s:b}", "arch", c->arch == TM_GPT2 ? "gpt2" : "llama", "vocab", c->V, "hidden", c->C, "layers", c->L, "heads", c->nh, "kv_heads", c->nkv,
                                 "head_dim", c->hd, "ffn", c->F, "tied", c->tied);
     char seed[24];
     snprintf(seed, sizeof seed, "%llu", (unsigned long long)o->seed);
