@@ -68,7 +68,7 @@ smelt_err *tm_new(const tm_config *c, tm_model **out)
             int64_t shapes[TG_PER_LAYER][2] = {{C, 0}, {C, 0}, {3 * C, C}, {3 * C, 0}, {C, C}, {C, 0}, {C, 0}, {C, 0}, {F, C}, {F, 0}, {C, F}, {C, 0}};
             for (int s = 0; s < TG_PER_LAYER; s++) {
                 snprintf(nm, sizeof nm, "transformer.h.%d.%s", l, gpt2_slot_names[s]);
-                tm_kind k = shapes[s][1] ? TM_K_PROJ : strstr(gpt2_slot_names[s], "ln_") ? TM_K_NORM : TM_K_BIAS;
+                tm_kind k = shapes[s][1] ? TM_K_PROJ : s == TG_LN1W || s == TG_LN2W ? TM_K_NORM : TM_K_BIAS;
                 add(m, nm, shapes[s][0], shapes[s][1], k);
             }
         }
