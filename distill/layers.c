@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "core/threads.h"
+#include "runtime/graph/gx.h"
 
 typedef struct {
     bool ta, tb, rows;
@@ -256,12 +257,9 @@ static void attn_fwd_tasks(void *ctx, int64_t begin, int64_t end)
             int rows = T - r0 < ATTN_QB ? T - r0 : ATTN_QB, n = r0 + rows;
             cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, rows, n, hd, scale, Q + (size_t)r0 * qd, qd, K, kvd, 0.0f, P + (size_t)r0 * T, T);
             for (int r = r0; r < n; r++) {
-                float *row = P + (size_t)r * T, mx = -INFINITY, sum = 0;
-                for (int c = 0; c <= r; c++) mx = row[c] > mx ? row[c] : mx;
-                for (int c = 0; c <= r; c++) sum += row[c] = expf(row[c] - mx);
-                float inv = 1.0f / sum;
-                for (int c = 0; c <= r; c++) row[c] *= inv;
-                for (int c = r + 1; c < T; c++) row[c] = 0;
+                float *row = P + (size_t)r * T;
+                gx_softmax_row_f32(row, row, r + 1); /* vectorized exp */
+                memset(row + r + 1, 0, (size_t)(T - r - 1) * sizeof *row);
             }
             cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, rows, hd, n, 1.0f, P + (size_t)r0 * T, T, V, kvd, 0.0f, O + (size_t)r0 * qd, qd);
         }
@@ -331,10 +329,20 @@ typedef struct {
     const float *g, *u, *ds;
 } swiglu_job;
 
+/* elements a vectorized sigmoid call (a stack buffer) */
+#define ACT_CHUNK 1024
+
 static void swiglu_fwd_range(void *ctx, int64_t begin, int64_t end)
 {
     const swiglu_job *j = ctx;
-    for (int64_t i = begin; i < end; i++) j->s[i] = j->g[i] / (1.0f + expf(-j->g[i])) * j->u[i];
+    float sig[ACT_CHUNK];
+    for (int64_t i0 = begin; i0 < end; i0 += ACT_CHUNK) {
+        int n = (int)(end - i0 < ACT_CHUNK ? end - i0 : ACT_CHUNK);
+        const float *g = j->g + i0, *u = j->u + i0;
+        float *s = j->s + i0;
+        gx_sigmoid_f32(g, sig, n);
+        for (int i = 0; i < n; i++) s[i] = g[i] * sig[i] * u[i];
+    }
 }
 
 void tl_swiglu_forward(float *s, const float *g, const float *u, int64_t n)
@@ -346,11 +354,18 @@ void tl_swiglu_forward(float *s, const float *g, const float *u, int64_t n)
 static void swiglu_bwd_range(void *ctx, int64_t begin, int64_t end)
 {
     const swiglu_job *j = ctx;
-    for (int64_t i = begin; i < end; i++) {
-        float g = j->g[i], sig = 1.0f / (1.0f + expf(-g)), silu = g * sig;
+    float sig[ACT_CHUNK];
+    for (int64_t i0 = begin; i0 < end; i0 += ACT_CHUNK) {
+        int n = (int)(end - i0 < ACT_CHUNK ? end - i0 : ACT_CHUNK);
+        const float *g = j->g + i0, *u = j->u + i0, *ds = j->ds + i0;
+        float *dg = j->dg + i0, *du = j->du + i0;
+        gx_sigmoid_f32(g, sig, n);
         /* silu'(g) = sig (1 + g (1 - sig)) */
-        j->dg[i] = j->ds[i] * j->u[i] * sig * (1.0f + g * (1.0f - sig));
-        j->du[i] = j->ds[i] * silu;
+        for (int i = 0; i < n; i++) {
+            float sg = sig[i], gi = g[i], d = ds[i];
+            dg[i] = d * u[i] * sg * (1.0f + gi * (1.0f - sg));
+            du[i] = d * gi * sg;
+        }
     }
 }
 
