@@ -4,7 +4,7 @@
 # validation perplexity drop), its artifact is a gpt2 model that `smelt perplexity` runs with the
 # run's own last evaluation (validation windows shortened to the context); the same seed gives the
 # same bytes; students from a GPT-2 config and from a Llama config (cross-architecture, the token
-# embedding carried over) train; bad input specific to GPT-2 is refused with exit 1 and nothing
+# embedding carried over) train; quantization-aware at 0 steps is RTN; bad input specific to GPT-2 is refused with exit 1 and nothing
 # overwritten.
 . tests/cli/lib.sh
 
@@ -62,6 +62,18 @@ expect_exit 0 "$SMELT" distill --teacher "$T" --student-config "$TMP/llama_small
 jq -en --argjson a "$(jqv .eval.first.quotes)" --argjson b "$(jqv .eval.last.quotes)" '$b < $a' >/dev/null || fail "llama student of a gpt2 teacher did not learn"
 expect_exit 0 "$SMELT" inspect --json "$TMP/l.smelt"
 expect_eq "llama student arch" "$(jqv .arch)" llama
+
+# quantization-aware: --steps 0 is exactly `smelt quant`'s RTN w4 g32 (c_attn, c_proj, c_fc, mlp.c_proj
+# quantized, biases and norms kept), and a few steps of KD through the quantized weights still run
+expect_exit 0 "$SMELT" distill --teacher "$T" --keep-every 1 --qat w4 --qat-group 32 "${D[@]}" --seq 64 --steps 0 -o "$TMP/q0.smelt"
+expect_exit 0 "$SMELT" quant "$T" --scheme w4 --group 32 -o "$TMP/rtn.smelt"
+expect_exit 0 "$SMELT" perplexity "$TMP/rtn.smelt" data/quotes.val.txt --window 128 --json
+rtn=$(jqv .ppl)
+expect_exit 0 "$SMELT" perplexity "$TMP/q0.smelt" data/quotes.val.txt --window 128 --json
+expect_eq "gpt2 qat --steps 0 ppl = rtn ppl" "$(jqv .ppl)" "$rtn"
+expect_exit 0 "$SMELT" inspect --json "$TMP/q0.smelt"
+expect_eq "qat c_attn dtype" "$(jqv '.tensors[] | select(.name == "transformer.h.1.attn.c_attn.weight") | .dtype')" i4
+expect_eq "qat c_attn bias dtype" "$(jqv '.tensors[] | select(.name == "transformer.h.1.attn.c_attn.bias") | .dtype')" f32
 
 # bad input: exit 1, a clear message, the existing output untouched
 echo keep > "$TMP/out.smelt"
