@@ -4,8 +4,8 @@
 # validation perplexity drop), its artifact is a gpt2 model that `smelt perplexity` runs with the
 # run's own last evaluation (validation windows shortened to the context); the same seed gives the
 # same bytes; students from a GPT-2 config and from a Llama config (cross-architecture, the token
-# embedding carried over) train; quantization-aware at 0 steps is RTN; bad input specific to GPT-2 is refused with exit 1 and nothing
-# overwritten.
+# embedding carried over) train; quantization-aware at 0 steps is RTN; bad input specific to GPT-2
+# is refused with exit 1 and nothing overwritten.
 . tests/cli/lib.sh
 
 export SMELT_THREADS=2
