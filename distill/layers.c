@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "core/threads.h"
+#include "runtime/graph/gx.h"
 
 typedef struct {
     bool ta, tb, rows;
@@ -39,15 +40,82 @@ void tl_gemm(bool ta, bool tb, int M, int N, int K, float alpha, const float *A,
     smelt_parallel_for(j.rows ? M : N, 64, gemm_block, &j);
 }
 
-void tl_linear_forward(float *y, const float *x, const float *W, int N, int in, int out)
+typedef struct {
+    float *y;
+    const float *b;
+    int out;
+} bias_job;
+
+static void bias_fill_rows(void *ctx, int64_t begin, int64_t end)
 {
-    tl_gemm(false, true, N, out, in, 1.0f, x, in, W, in, 0.0f, y, out);
+    const bias_job *j = ctx;
+    for (int64_t t = begin; t < end; t++) memcpy(j->y + (size_t)t * j->out, j->b, (size_t)j->out * sizeof(float));
 }
 
-void tl_linear_backward(float *dx, bool acc_dx, float *dW, const float *dy, const float *x, const float *W, int N, int in, int out)
+void tl_linear_forward(float *y, const float *x, const float *W, const float *b, int N, int in, int out)
+{
+    /* a bias is written first and the product added onto it (beta 1): no second pass over y */
+    if (b) {
+        bias_job j = {y, b, out};
+        smelt_parallel_for(N, 64, bias_fill_rows, &j);
+    }
+    tl_gemm(false, true, N, out, in, 1.0f, x, in, W, in, b ? 1.0f : 0.0f, y, out);
+}
+
+typedef struct {
+    const float *dy;
+    int out;
+} colsum_ctx;
+
+static void colsum_row(const void *ctx, int64_t t, float *acc)
+{
+    const colsum_ctx *c = ctx;
+    const float *d = c->dy + (size_t)t * c->out;
+    for (int i = 0; i < c->out; i++) acc[i] += d[i];
+}
+
+void tl_linear_backward(float *dx, bool acc_dx, float *dW, float *db, const float *dy, const float *x, const float *W, int N, int in, int out)
 {
     tl_gemm(false, false, N, in, out, 1.0f, dy, out, W, in, acc_dx ? 1.0f : 0.0f, dx, in);
     tl_gemm(true, false, out, in, N, 1.0f, dy, out, x, in, 1.0f, dW, in);
+    if (db) {
+        colsum_ctx c = {dy, out};
+        tl_reduce_rows(db, out, N, colsum_row, &c);
+    }
+}
+
+/* rows a block of tl_reduce_rows */
+#define REDUCE_ROWS 128
+
+typedef struct {
+    float *part;
+    int W;
+    int64_t N;
+    tl_row_fn fn;
+    const void *ctx;
+} reduce_job;
+
+static void reduce_blocks(void *ctx, int64_t begin, int64_t end)
+{
+    const reduce_job *j = ctx;
+    for (int64_t b = begin; b < end; b++) {
+        float *part = j->part + (size_t)b * j->W;
+        memset(part, 0, (size_t)j->W * sizeof(float));
+        int64_t t1 = (b + 1) * REDUCE_ROWS < j->N ? (b + 1) * REDUCE_ROWS : j->N;
+        for (int64_t t = b * REDUCE_ROWS; t < t1; t++) j->fn(j->ctx, t, part);
+    }
+}
+
+void tl_reduce_rows(float *dst, int W, int64_t N, tl_row_fn fn, const void *ctx)
+{
+    int64_t nb = (N + REDUCE_ROWS - 1) / REDUCE_ROWS;
+    float *part = malloc((size_t)(nb ? nb : 1) * W * sizeof *part);
+    if (!part) abort(); /* W floats a block of rows */
+    reduce_job j = {part, W, N, fn, ctx};
+    smelt_parallel_for(nb, 1, reduce_blocks, &j);
+    for (int64_t b = 0; b < nb; b++)
+        for (int i = 0; i < W; i++) dst[i] += part[(size_t)b * W + i];
+    free(part);
 }
 
 void tl_embed_forward(float *out, const int32_t *ids, const float *embed, int N, int C)
@@ -105,36 +173,19 @@ static void rms_bwd_rows(void *ctx, int64_t begin, int64_t end)
     }
 }
 
-/* dw partial sums over fixed blocks of rows (row order inside a block), added in block order after:
- * row-major access, and the same result whatever the thread count */
-#define NORM_ROWS 128
-
-static void rms_bwd_blocks(void *ctx, int64_t begin, int64_t end)
+static void rms_dw_row(const void *ctx, int64_t t, float *acc)
 {
     const norm_job *j = ctx;
-    for (int64_t b = begin; b < end; b++) {
-        float *part = j->out + (size_t)b * j->C;
-        for (int i = 0; i < j->C; i++) part[i] = 0;
-        int t1 = (int)((b + 1) * NORM_ROWS < j->N ? (b + 1) * NORM_ROWS : j->N);
-        for (int t = (int)(b * NORM_ROWS); t < t1; t++) {
-            const float *dy = j->dout + (size_t)t * j->C, *x = j->x + (size_t)t * j->C;
-            float r = j->rstd[t];
-            for (int i = 0; i < j->C; i++) part[i] += dy[i] * x[i] * r;
-        }
-    }
+    const float *dy = j->dout + (size_t)t * j->C, *x = j->x + (size_t)t * j->C;
+    float r = j->rstd[t];
+    for (int i = 0; i < j->C; i++) acc[i] += dy[i] * x[i] * r;
 }
 
 void tl_rmsnorm_backward(float *dx, float *dw, const float *dout, const float *x, const float *w, const float *rstd, int N, int C)
 {
-    int nb = (N + NORM_ROWS - 1) / NORM_ROWS;
-    float *part = malloc((size_t)nb * C * sizeof *part);
-    if (!part) abort(); /* C floats a block of rows */
-    norm_job j = {.out = part, .rstd = (float *)rstd, .dx = dx, .dw = dw, .x = x, .w = w, .dout = dout, .N = N, .C = C};
+    norm_job j = {.rstd = (float *)rstd, .dx = dx, .dw = dw, .x = x, .w = w, .dout = dout, .N = N, .C = C};
     smelt_parallel_for(N, 16, rms_bwd_rows, &j);
-    smelt_parallel_for(nb, 1, rms_bwd_blocks, &j);
-    for (int b = 0; b < nb; b++)
-        for (int i = 0; i < C; i++) dw[i] += part[(size_t)b * C + i];
-    free(part);
+    tl_reduce_rows(dw, C, N, rms_dw_row, &j);
 }
 
 void tl_rope_tables(float *cs, float *sn, int T, int hd, float theta)
@@ -206,12 +257,9 @@ static void attn_fwd_tasks(void *ctx, int64_t begin, int64_t end)
             int rows = T - r0 < ATTN_QB ? T - r0 : ATTN_QB, n = r0 + rows;
             cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, rows, n, hd, scale, Q + (size_t)r0 * qd, qd, K, kvd, 0.0f, P + (size_t)r0 * T, T);
             for (int r = r0; r < n; r++) {
-                float *row = P + (size_t)r * T, mx = -INFINITY, sum = 0;
-                for (int c = 0; c <= r; c++) mx = row[c] > mx ? row[c] : mx;
-                for (int c = 0; c <= r; c++) sum += row[c] = expf(row[c] - mx);
-                float inv = 1.0f / sum;
-                for (int c = 0; c <= r; c++) row[c] *= inv;
-                for (int c = r + 1; c < T; c++) row[c] = 0;
+                float *row = P + (size_t)r * T;
+                gx_softmax_row_f32(row, row, r + 1); /* vectorized exp */
+                memset(row + r + 1, 0, (size_t)(T - r - 1) * sizeof *row);
             }
             cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, rows, hd, n, 1.0f, P + (size_t)r0 * T, T, V, kvd, 0.0f, O + (size_t)r0 * qd, qd);
         }
@@ -281,10 +329,20 @@ typedef struct {
     const float *g, *u, *ds;
 } swiglu_job;
 
+/* elements a vectorized sigmoid call (a stack buffer) */
+#define ACT_CHUNK 1024
+
 static void swiglu_fwd_range(void *ctx, int64_t begin, int64_t end)
 {
     const swiglu_job *j = ctx;
-    for (int64_t i = begin; i < end; i++) j->s[i] = j->g[i] / (1.0f + expf(-j->g[i])) * j->u[i];
+    float sig[ACT_CHUNK];
+    for (int64_t i0 = begin; i0 < end; i0 += ACT_CHUNK) {
+        int n = (int)(end - i0 < ACT_CHUNK ? end - i0 : ACT_CHUNK);
+        const float *g = j->g + i0, *u = j->u + i0;
+        float *s = j->s + i0;
+        gx_sigmoid_f32(g, sig, n);
+        for (int i = 0; i < n; i++) s[i] = g[i] * sig[i] * u[i];
+    }
 }
 
 void tl_swiglu_forward(float *s, const float *g, const float *u, int64_t n)
@@ -296,11 +354,18 @@ void tl_swiglu_forward(float *s, const float *g, const float *u, int64_t n)
 static void swiglu_bwd_range(void *ctx, int64_t begin, int64_t end)
 {
     const swiglu_job *j = ctx;
-    for (int64_t i = begin; i < end; i++) {
-        float g = j->g[i], sig = 1.0f / (1.0f + expf(-g)), silu = g * sig;
+    float sig[ACT_CHUNK];
+    for (int64_t i0 = begin; i0 < end; i0 += ACT_CHUNK) {
+        int n = (int)(end - i0 < ACT_CHUNK ? end - i0 : ACT_CHUNK);
+        const float *g = j->g + i0, *u = j->u + i0, *ds = j->ds + i0;
+        float *dg = j->dg + i0, *du = j->du + i0;
+        gx_sigmoid_f32(g, sig, n);
         /* silu'(g) = sig (1 + g (1 - sig)) */
-        j->dg[i] = j->ds[i] * j->u[i] * sig * (1.0f + g * (1.0f - sig));
-        j->du[i] = j->ds[i] * silu;
+        for (int i = 0; i < n; i++) {
+            float sg = sig[i], gi = g[i], d = ds[i];
+            dg[i] = d * u[i] * sg * (1.0f + gi * (1.0f - sg));
+            du[i] = d * gi * sg;
+        }
     }
 }
 

@@ -15,10 +15,16 @@
 /* C[M,N] = alpha op(A) op(B) + beta C, row-major, split over the pool by blocks of C. */
 void tl_gemm(bool ta, bool tb, int M, int N, int K, float alpha, const float *A, int lda, const float *B, int ldb, float beta, float *C, int ldc);
 
-/* y[N,out] = x[N,in] W[out,in]^T */
-void tl_linear_forward(float *y, const float *x, const float *W, int N, int in, int out);
-/* dx[N,in] = dy W (accumulates when acc_dx), dW[out,in] += dy^T x */
-void tl_linear_backward(float *dx, bool acc_dx, float *dW, const float *dy, const float *x, const float *W, int N, int in, int out);
+/* y[N,out] = x[N,in] W[out,in]^T (+ b[out] on every row when b is not NULL) */
+void tl_linear_forward(float *y, const float *x, const float *W, const float *b, int N, int in, int out);
+/* dx[N,in] = dy W (accumulates when acc_dx), dW[out,in] += dy^T x, db[out] += sum_t dy (db may be NULL) */
+void tl_linear_backward(float *dx, bool acc_dx, float *dW, float *db, const float *dy, const float *x, const float *W, int N, int in, int out);
+
+/* dst[W] += the sum over rows t < N of what fn adds into acc[W] for row t. Partial sums over fixed
+ * blocks of rows (row order inside a block) are added in block order, so parameter gradients that
+ * sum over tokens (norm weights, biases) come out the same whatever the thread count. */
+typedef void (*tl_row_fn)(const void *ctx, int64_t t, float *acc);
+void tl_reduce_rows(float *dst, int W, int64_t N, tl_row_fn fn, const void *ctx);
 
 /* out[N,C] = embed[ids] */
 void tl_embed_forward(float *out, const int32_t *ids, const float *embed, int N, int C);

@@ -17,25 +17,50 @@ typedef struct {
     double *ce, *kl; /* per row, summed in row order afterwards so results do not depend on threads */
 } loss_job;
 
-/* e[i] = exp((x[i] - max) * k) (vectorized) and returns log sum_i e[i] + max * k: the
- * log-sum-exp of x * k, with e left holding the unnormalized probabilities */
-static double lse_exp(const float *x, int V, float k, float *e)
+/* Reductions over a row of the vocabulary in LANES independent partial results combined in a
+ * fixed order: no long dependency chain (a single double accumulator costs an add latency an
+ * element), and the same result on every run. */
+#define LANES 8
+
+static float row_max(const float *x, int n)
 {
-    float mx = -INFINITY;
-    for (int i = 0; i < V; i++) mx = x[i] > mx ? x[i] : mx;
+    float m[LANES];
+    for (int k = 0; k < LANES; k++) m[k] = -INFINITY;
+    int i = 0;
+    for (; i + LANES <= n; i += LANES)
+        for (int k = 0; k < LANES; k++) m[k] = x[i + k] > m[k] ? x[i + k] : m[k];
+    for (; i < n; i++) m[0] = x[i] > m[0] ? x[i] : m[0];
+    for (int k = 1; k < LANES; k++) m[0] = m[k] > m[0] ? m[k] : m[0];
+    return m[0];
+}
+
+static double row_sum(const float *x, int n)
+{
+    double s[LANES] = {0};
+    int i = 0;
+    for (; i + LANES <= n; i += LANES)
+        for (int k = 0; k < LANES; k++) s[k] += x[i + k];
+    for (; i < n; i++) s[0] += x[i];
+    double t = 0;
+    for (int k = 0; k < LANES; k++) t += s[k];
+    return t;
+}
+
+/* e[i] = exp((x[i] - mx) * k) (vectorized) with mx = max x, and returns log sum_i e[i] + mx * k:
+ * the log-sum-exp of x * k, with e left holding the unnormalized probabilities */
+static double lse_exp(const float *x, int V, float k, float mx, float *e)
+{
     for (int i = 0; i < V; i++) e[i] = (x[i] - mx) * k;
     gx_exp_f32(e, e, V);
-    double s = 0;
-    for (int i = 0; i < V; i++) s += e[i];
-    return (double)mx * k + log(s);
+    return (double)mx * k + log(row_sum(e, V));
 }
 
 static void loss_rows(void *ctx, int64_t begin, int64_t end)
 {
     const loss_job *j = ctx;
     int V = j->V;
-    float *ez = malloc((size_t)V * 3 * sizeof *ez), *ezT = ez + V, *etT = ez + 2 * V;
-    if (!ez) abort(); /* three rows of the vocabulary */
+    float *ez = malloc((size_t)V * 4 * sizeof *ez), *ezT = ez + V, *etT = ez + 2 * V;
+    if (!ez) abort(); /* four rows of the vocabulary */
     for (int64_t r = begin; r < end; r++) {
         float *z = j->z + (size_t)r * V;
         j->ce[r] = j->kl[r] = 0;
@@ -44,27 +69,26 @@ static void loss_rows(void *ctx, int64_t begin, int64_t end)
                 for (int i = 0; i < V; i++) z[i] = 0;
             continue;
         }
-        double lz = lse_exp(z, V, 1.0f, ez);
+        float mz = row_max(z, V);
+        double lz = lse_exp(z, V, 1.0f, mz, ez);
         j->ce[r] = lz - z[j->y[r]];
         const float *t = j->t ? j->t + (size_t)r * V : NULL;
         float invT = 1.0f / j->temp, izT = 0, itT = 0;
         if (t) {
-            double lzT = lse_exp(z, V, invT, ezT), ltT = lse_exp(t, V, invT, etT);
+            float mt = row_max(t, V);
+            double lzT = lse_exp(z, V, invT, mz, ezT), ltT = lse_exp(t, V, invT, mt, etT);
             /* ezT / sum = softmax(z/T): the sums are exp(lse - max k) */
-            float mz = -INFINITY, mt = -INFINITY;
-            for (int i = 0; i < V; i++) mz = z[i] > mz ? z[i] : mz, mt = t[i] > mt ? t[i] : mt;
             izT = (float)exp((double)mz * invT - lzT);
             itT = (float)exp((double)mt * invT - ltT);
-            double kl = 0;
             float dl = (float)(lzT - ltT);
-            for (int i = 0; i < V; i++) kl += etT[i] * itT * ((t[i] - z[i]) * invT + dl);
-            j->kl[r] = kl;
+            /* the KL terms in the fourth row, summed like the others */
+            float *terms = ez + 3 * (size_t)V;
+            for (int i = 0; i < V; i++) terms[i] = etT[i] * itT * ((t[i] - z[i]) * invT + dl);
+            j->kl[r] = row_sum(terms, V);
         }
         if (j->scale == 0) continue;
         float a = t ? j->alpha : 0.0f, wce = (1.0f - a) * j->scale, wkl = a * j->temp * j->scale;
-        float mz1 = -INFINITY;
-        for (int i = 0; i < V; i++) mz1 = z[i] > mz1 ? z[i] : mz1;
-        float iz = (float)exp((double)mz1 - lz);
+        float iz = (float)exp((double)mz - lz);
         int y = j->y[r];
         if (t)
             for (int i = 0; i < V; i++) z[i] = wce * ez[i] * iz + wkl * (ezT[i] * izT - etT[i] * itT);

@@ -6,12 +6,8 @@
 
 #include "core/threads.h"
 
-static bool is_projection(const tm_model *m, int idx)
-{
-    if (idx < 1 || idx > m->c.L * TM_PER_LAYER) return false;
-    int slot = (idx - 1) % TM_PER_LAYER;
-    return slot != TM_LN1 && slot != TM_LN2;
-}
+/* the layers' linear weights: what `smelt quant` quantizes (not embeddings, head, norms, biases) */
+static bool is_projection(const tm_model *m, int idx) { return m->tensors[idx].kind == TM_K_PROJ; }
 
 static int group_of(const quant_scheme *s, int cols) { return s->bits == 8 ? cols : s->group; }
 

@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "formats/hf_config.h"
+#include "formats/hf_model.h"
 
 smelt_err *student_parse_layers(const char *spec, int n_layers, int **layers, int *n)
 {
@@ -93,7 +94,7 @@ smelt_err *student_from_config(const smelt_model *teacher, const char *teacher_n
     char *text = NULL, *arch = NULL;
     size_t len;
     SMELT_TRY(smelt_read_file(config_path, 4u << 20, &text, &len));
-    smelt_model *tmp = smelt_model_new(SMELT_KIND_LLM, "llama");
+    smelt_model *tmp = smelt_model_new(SMELT_KIND_LLM, "llama"); /* arch replaced by the config's */
     smelt_err *err = tmp ? hf_config_parse(config_path, text, len, &arch, &tmp->llm) : SMELT_ERR(SMELT_E_NOMEM, "out of memory");
     free(text);
     if (!err) {
@@ -111,23 +112,37 @@ smelt_err *student_from_config(const smelt_model *teacher, const char *teacher_n
     c.bos_id = tc.bos_id, c.eos_id = tc.eos_id;
     SMELT_TRY(tm_new(&c, out));
     tm_model *m = *out;
-    /* layers: uniform with standard deviation 1/sqrt(fan_in), the output projections scaled down by
-     * sqrt(2 L) so the residual stream starts near the embedding's scale; norms one */
+    /* matrices: uniform with standard deviation 1/sqrt(fan_in), the output projections scaled down by
+     * sqrt(2 L) so the residual stream starts near the embedding's scale; norms one, biases zero */
     uint64_t s = seed ^ 0x9e3779b97f4a7c15ull;
     for (int i = 0; i < m->n_tensors; i++) {
         tm_tensor *t = &m->tensors[i];
         float *w = tm_w(m, i);
-        if (!t->decay) {
-            for (size_t k = 0; k < t->numel; k++) w[k] = 1.0f;
+        if (t->kind == TM_K_NORM || t->kind == TM_K_BIAS) {
+            for (size_t k = 0; k < t->numel; k++) w[k] = t->kind == TM_K_NORM ? 1.0f : 0.0f;
             continue;
         }
         double std = 1.0 / sqrt((double)t->shape[1]);
-        if (strstr(t->name, "o_proj") || strstr(t->name, "down_proj")) std /= sqrt(2.0 * (c.L ? c.L : 1));
+        if (strstr(t->name, "o_proj") || strstr(t->name, "down_proj") || strstr(t->name, ".c_proj.")) std /= sqrt(2.0 * (c.L ? c.L : 1));
         float a = (float)(std * sqrt(3.0));
         for (size_t k = 0; k < t->numel; k++) w[k] = ((float)(smelt_splitmix64(&s) >> 40) / 16777216.0f * 2 - 1) * a;
     }
-    copy_if_same(m, tm_idx_embed(m), teacher, "model.embed_tokens.weight");
-    copy_if_same(m, tm_idx_norm(m), teacher, "model.norm.weight");
-    if (!c.tied) copy_if_same(m, tm_idx_head(m), teacher, tc.tied ? "model.embed_tokens.weight" : "lm_head.weight");
+    /* the token embedding carries over across architectures (same vocabulary, same width); the final
+     * norm and GPT-2's position table only between models of the same architecture */
+    char nm[128];
+    const char *p2 = tc.arch == TM_GPT2 ? hf_gpt2_prefix(teacher) : "";
+    const char *embed = tc.arch == TM_GPT2 ? (snprintf(nm, sizeof nm, "%swte.weight", p2), nm) : "model.embed_tokens.weight";
+    copy_if_same(m, tm_idx_embed(m), teacher, embed);
+    if (!c.tied) copy_if_same(m, tm_idx_head(m), teacher, tc.tied ? embed : "lm_head.weight");
+    if (c.arch == TM_LLAMA && tc.arch == TM_LLAMA) copy_if_same(m, tm_idx_norm(m), teacher, "model.norm.weight");
+    if (c.arch == TM_GPT2 && tc.arch == TM_GPT2) {
+        char n2[128];
+        snprintf(n2, sizeof n2, "%sln_f.weight", p2);
+        copy_if_same(m, tm_idx_norm(m), teacher, n2);
+        snprintf(n2, sizeof n2, "%sln_f.bias", p2);
+        copy_if_same(m, tm_idx_norm(m) + 1, teacher, n2);
+        snprintf(n2, sizeof n2, "%swpe.weight", p2);
+        copy_if_same(m, tm_idx_pos(m), teacher, n2);
+    }
     return NULL;
 }

@@ -1,7 +1,8 @@
-/* Making the student: a subset of the teacher's layers (with its embedding, final norm and head),
- * or a new Llama config (its own width and depth) whose embedding, final norm and head are copied
- * from the teacher when the widths agree and whose layers start from a seeded random draw. The
- * student always shares the teacher's vocabulary and tokenizer. */
+/* Making the student: a subset of the teacher's layers (with its embedding, final norm and head; GPT-2
+ * also its position table), or a new config (Llama family or GPT-2, its own width and depth) whose
+ * token embedding (and untied head) is copied from the teacher when the widths agree, its final norm
+ * and GPT-2 position table too when the architectures agree, and whose layers start from a seeded
+ * random draw. The student always shares the teacher's vocabulary and tokenizer. */
 #ifndef SMELT_DISTILL_STUDENT_H
 #define SMELT_DISTILL_STUDENT_H
 

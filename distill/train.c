@@ -23,6 +23,8 @@
 #include "quant/quantize_model.h"
 #include "runtime/llm.h"
 
+/* the perplexity protocol's window (data/README.md), shortened to the student's context when that is
+ * shorter (a GPT-2 with n_positions 128 has no position 128) */
 #define VAL_WINDOW 256
 
 typedef struct {
@@ -43,7 +45,7 @@ typedef struct {
     adamw_state adam;
     dd_loader *data;
     val_set val[DISTILL_MAX_VAL];
-    int n_val;
+    int n_val, val_window;
     int32_t *ids, *targets;
     float *tlogits;
     bool fq_active; /* m->w holds the fake-quantized weights, fq the master */
@@ -67,8 +69,8 @@ static smelt_err *load_val(run *R, int32_t eos)
         smelt_err *err = smelt_err_wrap(ppl_tokens_from_text(R->tok, text, len, eos, &v->ids, &v->n), "%s", o->val[i]);
         free(text);
         if (err) return err;
-        if (v->n < VAL_WINDOW) return SMELT_ERR(SMELT_E_INVALID, "%s: %zu tokens, not one validation window of %d", o->val[i], v->n, VAL_WINDOW);
-        size_t cap = (size_t)o->val_windows * VAL_WINDOW;
+        if (v->n < (size_t)R->val_window) return SMELT_ERR(SMELT_E_INVALID, "%s: %zu tokens, not one validation window of %d", o->val[i], v->n, R->val_window);
+        size_t cap = (size_t)o->val_windows * R->val_window;
         if (o->val_windows > 0 && v->n > cap) v->n = cap;
     }
     return NULL;
@@ -99,7 +101,7 @@ static smelt_err *evaluate(run *R, int64_t step, distill_eval_info *out)
     *out = (distill_eval_info){.step = step, .n = R->n_val};
     for (int i = 0; i < R->n_val && !err; i++) {
         ppl_result pr;
-        err = smelt_err_wrap(ppl_evaluate(e, R->val[i].ids, R->val[i].n, VAL_WINDOW, NULL, NULL, &pr), "%s", R->o->val[i]);
+        err = smelt_err_wrap(ppl_evaluate(e, R->val[i].ids, R->val[i].n, R->val_window, NULL, NULL, &pr), "%s", R->o->val[i]);
         snprintf(out->names[i], sizeof out->names[i], "%s", R->val[i].name);
         out->ppl[i] = err ? NAN : pr.ppl;
     }
@@ -117,7 +119,7 @@ static json_t *make_fingerprint(const run *R)
     json_t *data = json_array(), *layers = json_array();
     for (int i = 0; i < o->n_data; i++) json_array_append_new(data, json_string(o->data[i]));
     for (int i = 0; i < R->n_layers; i++) json_array_append_new(layers, json_integer(R->layers[i]));
-    json_t *student = json_pack("{s:i, s:i, s:i, s:i, s:i, s:i, s:i, s:b}", "vocab", c->V, "hidden", c->C, "layers", c->L, "heads", c->nh, "kv_heads", c->nkv,
+    json_t *student = json_pack("{s:s, s:i, s:i, s:i, s:i, s:i, s:i, s:i, s:b}", "arch", c->arch == TM_GPT2 ? "gpt2" : "llama", "vocab", c->V, "hidden", c->C, "layers", c->L, "heads", c->nh, "kv_heads", c->nkv,
                                 "head_dim", c->hd, "ffn", c->F, "tied", c->tied);
     char seed[24];
     snprintf(seed, sizeof seed, "%llu", (unsigned long long)o->seed);
@@ -166,6 +168,7 @@ static smelt_err *setup(run *R)
     int32_t eos = t->llm.eos_id >= 0 ? t->llm.eos_id : smelt_tokenizer_token_id(R->tok, "<|endoftext|>");
     if (eos < 0) return SMELT_ERR(SMELT_E_INVALID, "%s: no end-of-text token (config eos_token_id or '<|endoftext|>')", o->teacher);
     SMELT_TRY(dd_open(o->data, o->n_data, R->tok, eos, o->seq, o->seed, &R->data));
+    R->val_window = c->max_pos < VAL_WINDOW ? c->max_pos : VAL_WINDOW;
     SMELT_TRY(load_val(R, eos));
     SMELT_TRY(smelt_err_wrap(llm_engine_new(t, &R->teng), "%s", o->teacher));
     SMELT_TRY(tm_acts_new(c, o->batch, o->seq, &R->acts));

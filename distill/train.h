@@ -30,7 +30,7 @@ typedef struct {
 } distill_eval_info;
 
 typedef struct {
-    const char *teacher;                  /* HF folder or .smelt of a Llama-family model */
+    const char *teacher;                  /* HF folder or .smelt of a Llama-family or GPT-2 model */
     const char *keep_layers;              /* "0,2,4", or NULL */
     int keep_every;                       /* > 0, or 0 */
     const char *student_config;           /* config.json path, or NULL */

@@ -18,23 +18,25 @@ static const cli_cmd_info info = {
     "smelt distill --teacher T (--keep-layers 0,2,4 | --keep-every N | --student-config FILE)\n"
     "                    --data FILE[:WEIGHT]... --steps N -o OUT.smelt [--seed S] [--batch B] [--seq L]\n"
     "                    [--lr LR] [--alpha A] [--temp T] [--eval-every K] [--checkpoint-dir D] [--resume] [--json]",
-    "The student is the teacher's layers --keep-layers (or every N-th from 0), with its embedding, final\n"
-    "norm and head, or a new Llama config.json (--student-config; vocabulary shared, embedding and head\n"
-    "copied when the width agrees, layers drawn from --seed). Each step trains on --batch windows of\n"
-    "--seq tokens (times --accum) drawn from the --data files by WEIGHT (default 1) in a shuffled order\n"
-    "fixed by --seed; the loss is (1 - alpha) cross-entropy + alpha T^2 KL(teacher || student) on\n"
-    "logits softened by --temp T, the teacher's logits computed on the fly. AdamW (--weight-decay, none\n"
-    "on norms), linear warm-up (--warmup steps) then cosine decay to --min-lr-ratio of --lr, global\n"
-    "gradient-norm clipping (--clip). Validation perplexity (protocol of data/README.md, first\n"
-    "--val-windows windows of 256) on each --val file (by default each DOMAIN.val.txt beside a\n"
-    "DOMAIN.train.txt) before training, every --eval-every steps and at the end. Every step and\n"
-    "evaluation is appended to a JSON-lines log (--metrics, default OUT without .smelt + .metrics.jsonl).\n"
-    "With --checkpoint-dir a checkpoint is written atomically every --checkpoint-every steps and on\n"
-    "SIGINT/SIGTERM (exit 130); --resume continues from it with the same options, reaching what an\n"
-    "uninterrupted run reaches. --steps 0 writes the initialised student. Deterministic for a seed and\n"
-    "thread count (SMELT_THREADS). --qat w4 (or w8) makes it quantization-aware: the passes run through\n"
-    "the round-to-nearest quantized projections (groups of --qat-group, --qat-asym as in `smelt quant`),\n"
-    "the float master weights take the gradient straight through, and the artifact is written quantized.\n"
+    "The teacher is a Llama-family or GPT-2 model. The student is the teacher's layers --keep-layers\n"
+    "(or every N-th from 0), with its embedding, final norm and head (GPT-2: and position table), or a\n"
+    "new Llama or GPT-2 config.json (--student-config; vocabulary shared, token embedding copied when\n"
+    "the width agrees, final norm too when the architecture agrees, layers drawn from --seed). Each\n"
+    "step trains on --batch windows of --seq tokens (times --accum) drawn from the --data files by\n"
+    "WEIGHT (default 1) in a shuffled order fixed by --seed; the loss is (1 - alpha) cross-entropy +\n"
+    "alpha T^2 KL(teacher || student) on logits softened by --temp T, the teacher's logits computed on\n"
+    "the fly. AdamW (--weight-decay, none on norms and biases), linear warm-up (--warmup steps) then\n"
+    "cosine decay to --min-lr-ratio of --lr, global gradient-norm clipping (--clip). Validation\n"
+    "perplexity (protocol of data/README.md, first --val-windows windows of 256 tokens, or of the\n"
+    "student's context when shorter) on each --val file (by default each DOMAIN.val.txt beside a\n"
+    "DOMAIN.train.txt) before training, every --eval-every steps and at the end. Every step and evaluation is appended to a JSON-lines log (--metrics, default OUT\n"
+    "without .smelt + .metrics.jsonl). With --checkpoint-dir a checkpoint is written atomically every\n"
+    "--checkpoint-every steps and on SIGINT/SIGTERM (exit 130); --resume continues from it with the\n"
+    "same options, reaching what an uninterrupted run reaches. --steps 0 writes the initialised\n"
+    "student. Deterministic for a seed and thread count (SMELT_THREADS). --qat w4 (or w8) makes it\n"
+    "quantization-aware: the passes run through the round-to-nearest quantized projections (groups of\n"
+    "--qat-group, --qat-asym as in `smelt quant`), the float master weights take the gradient straight\n"
+    "through, and the artifact is written quantized.\n"
     "--json prints {\"output\", \"steps\", \"final_loss\", \"tokens_per_s\",\n"
     "\"params\", \"eval\": {\"first\": {...}, \"last\": {...}}, \"time_s\": {...}}.",
 };
@@ -143,7 +145,7 @@ CMD(distill)
         {"teacher", 0, OPT_STR, &teacher, "T", "teacher: Hugging Face folder or .smelt (required)"},
         {"keep-layers", 0, OPT_STR, &keep, "I,J,..", "student = these teacher layers"},
         {"keep-every", 0, OPT_INT, &keep_every, "N", "student = teacher layers 0, N, 2N, ..."},
-        {"student-config", 0, OPT_STR, &student_config, "FILE", "student = a new Llama config.json"},
+        {"student-config", 0, OPT_STR, &student_config, "FILE", "student = a new Llama or GPT-2 config.json"},
         {"data", 0, OPT_STRS, &data, "FILE[:WEIGHT]", "training text (repeatable; required)"},
         {"val", 0, OPT_STRS, &val, "FILE", "validation text (repeatable; default DOMAIN.val.txt beside DOMAIN.train.txt)"},
         {"val-windows", 0, OPT_INT, &val_windows, "N", "windows of 256 scored a val file (default 200; 0: all)"},

@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# make bench: builds the benchmark programs and writes build/bench/results.txt.
+# make bench: builds the benchmark programs and writes build/bench/results.txt (the last part, 20
+# distillation steps of the setup, takes about two minutes on 2 cores).
 # Usage: tests/bench/run.sh SMELT_BINARY BUILD_DIR
 # The large random-weight Llama for the decode roofline (~0.9 GB of f32) is made once with
 # `smelt synth` into build/bench/ and reused while its options stay the same.
@@ -41,5 +42,6 @@ $smelt quant "$mid" -o "$out/synth-w8a8.smelt" --scheme w8a8 --calib data/prose.
   "$build/bench_quant" 5
   "$build/bench_qgemm_i8" 5 "$mid" "$out/synth-w8a8.smelt"
   bash tests/bench/ort_compare.sh "$build" 9
+  bash tests/bench/distill.sh "$smelt" 20
 } | tee "$out/results.txt"
 echo "wrote $out/results.txt"
