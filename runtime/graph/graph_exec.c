@@ -621,7 +621,7 @@ smelt_err *smelt_graph_load(const smelt_model *m, smelt_graph **out)
     if (!g) return SMELT_ERR(SMELT_E_NOMEM, "graph: out of memory");
     /* The executor splits its matrix products over smelt's own thread pool; OpenBLAS threads spinning
      * beside the pool's on the same cores would only slow both down (as in the LLM engine). */
-    openblas_set_num_threads(1);
+    if (openblas_get_num_threads() != 1) openblas_set_num_threads(1);
     smelt_err *err = load(g, m);
     if (err) {
         smelt_graph_free(g);
