@@ -1,29 +1,106 @@
-/* A fixed pool of worker threads woken by a condition variable for each parallel loop. The loop's
- * range is cut into one contiguous chunk a thread, the caller taking the first, so a loop costs one
- * broadcast and one wait, not a thread start. */
+/* A fixed pool of worker threads for parallel loops. The loop's range is cut into one contiguous
+ * chunk a thread, the caller taking the first, so a loop costs one publication and one wait, not a
+ * thread start.
+ *
+ * Publication is an atomic generation counter. Between loops a worker first polls it for a short
+ * while (SMELT_SPIN_US, default SPIN_US_DEFAULT microseconds) and only then sleeps on a condition
+ * variable: an executor or a decoder runs many small loops back to back with a few microseconds of
+ * serial work between them, and a futex wake-up (tens of microseconds when the sleeper must be
+ * scheduled back in) would cost more than the loop itself. The caller waits for the workers the same
+ * way. The spin is bounded, so a pool idle for long sleeps and takes no CPU from other processes.
+ *
+ * Ordering: the job's fields are plain memory written by the caller before the release increment of
+ * `generation` and read by a worker after its acquire load of it; a worker's last read of them comes
+ * before its decrement of `pending`, which the caller reads (acquire) before it writes the next job.
+ * Sleepers are counted under the mutex, so a publication either sees a sleeper (and broadcasts under
+ * the mutex) or the sleeper sees the new generation before it waits: no lost wake-up. */
 #define _POSIX_C_SOURCE 200809L
 #include "core/threads.h"
 
 #include <pthread.h>
+#include <sched.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stdlib.h>
+#include <time.h>
 #include <unistd.h>
 
 #define MAX_THREADS 256
+#define SPIN_US_DEFAULT 50
 
 static struct {
     pthread_once_t once;
     pthread_mutex_t mu;
     pthread_cond_t wake, done;
     int n_threads;
-    /* the current job */
-    uint64_t generation;
+    int64_t spin_ns;
+    /* the current job (plain fields, published by `generation`) */
     smelt_range_fn fn;
     void *ctx;
     int64_t n, chunk;
-    int pending; /* workers still running the current job */
-    bool busy;   /* a job is running: nested calls run serially */
-} pool = {.once = PTHREAD_ONCE_INIT, .mu = PTHREAD_MUTEX_INITIALIZER, .wake = PTHREAD_COND_INITIALIZER, .done = PTHREAD_COND_INITIALIZER};
+    _Atomic uint64_t generation;
+    _Atomic int pending;       /* workers still running the current job */
+    _Atomic int sleepers;      /* workers waiting on `wake` (changed under mu) */
+    _Atomic int caller_waits;  /* the caller waits on `done` */
+    atomic_flag busy;          /* a job is running: nested or concurrent calls run serially */
+} pool = {.once = PTHREAD_ONCE_INIT,
+          .mu = PTHREAD_MUTEX_INITIALIZER,
+          .wake = PTHREAD_COND_INITIALIZER,
+          .done = PTHREAD_COND_INITIALIZER,
+          .busy = ATOMIC_FLAG_INIT};
+
+static inline void cpu_relax(void)
+{
+#if defined(__x86_64__) || defined(__i386__)
+    __builtin_ia32_pause();
+#elif defined(__aarch64__)
+    __asm__ __volatile__("yield");
+#endif
+}
+
+static int64_t now_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+/* Bounded polling: spin_init, then spin_more after each unsuccessful poll until it says stop. The
+ * first PURE_SPIN_NS are pause-loop polls; after that each poll yields the CPU, so on a machine with
+ * more runnable threads than cores (CI, a shared box) the thread the wait is for, or any other
+ * process, runs instead of this one burning the core it needs. The clock is read every 64 pauses. */
+#define PURE_SPIN_NS 2000
+
+typedef struct {
+    int64_t start, t;
+    unsigned i;
+} spinner;
+
+static void spin_init(spinner *s) { s->start = s->t = now_ns(), s->i = 0; }
+
+static bool spin_more(spinner *s)
+{
+    if (s->t - s->start < PURE_SPIN_NS) {
+        cpu_relax();
+        if ((++s->i & 63) == 0) s->t = now_ns();
+        return true;
+    }
+    sched_yield();
+    s->t = now_ns();
+    return s->t - s->start < pool.spin_ns;
+}
+
+/* The generation once it differs from seen, or seen when the spin ran out. */
+static uint64_t spin_generation(uint64_t seen)
+{
+    uint64_t g = atomic_load_explicit(&pool.generation, memory_order_acquire);
+    if (pool.spin_ns <= 0 || g != seen) return g;
+    spinner s;
+    spin_init(&s);
+    while ((g = atomic_load_explicit(&pool.generation, memory_order_acquire)) == seen && spin_more(&s)) {
+    }
+    return g;
+}
 
 static void run_chunk(int idx, smelt_range_fn fn, void *ctx, int64_t n, int64_t chunk)
 {
@@ -35,17 +112,23 @@ static void *worker(void *arg)
 {
     int idx = (int)(intptr_t)arg;
     uint64_t seen = 0;
-    pthread_mutex_lock(&pool.mu);
     for (;;) {
-        while (pool.generation == seen) pthread_cond_wait(&pool.wake, &pool.mu);
-        seen = pool.generation;
-        smelt_range_fn fn = pool.fn;
-        void *ctx = pool.ctx;
-        int64_t n = pool.n, chunk = pool.chunk;
-        pthread_mutex_unlock(&pool.mu);
-        run_chunk(idx, fn, ctx, n, chunk);
-        pthread_mutex_lock(&pool.mu);
-        if (--pool.pending == 0) pthread_cond_signal(&pool.done);
+        uint64_t g = spin_generation(seen);
+        if (g == seen) {
+            pthread_mutex_lock(&pool.mu);
+            atomic_fetch_add(&pool.sleepers, 1);
+            while ((g = atomic_load(&pool.generation)) == seen) pthread_cond_wait(&pool.wake, &pool.mu);
+            atomic_fetch_sub(&pool.sleepers, 1);
+            pthread_mutex_unlock(&pool.mu);
+        }
+        seen = g;
+        run_chunk(idx, pool.fn, pool.ctx, pool.n, pool.chunk);
+        /* seq_cst pairs with the caller's store of caller_waits: one of the two sees the other */
+        if (atomic_fetch_sub(&pool.pending, 1) == 1 && atomic_load(&pool.caller_waits)) {
+            pthread_mutex_lock(&pool.mu);
+            pthread_cond_signal(&pool.done);
+            pthread_mutex_unlock(&pool.mu);
+        }
     }
     return NULL;
 }
@@ -57,6 +140,9 @@ static void pool_start(void)
     if (env && atoi(env) > 0) n = atoi(env);
     if (n < 1) n = 1;
     if (n > MAX_THREADS) n = MAX_THREADS;
+    const char *spin = getenv("SMELT_SPIN_US");
+    long us = spin && *spin ? atol(spin) : SPIN_US_DEFAULT;
+    pool.spin_ns = us < 0 ? 0 : us > 100000 ? 100000000 : us * 1000;
     pool.n_threads = 1;
     for (long i = 1; i < n; i++) {
         pthread_t t;
@@ -82,26 +168,38 @@ void smelt_parallel_for(int64_t n, int64_t grain, smelt_range_fn fn, void *ctx)
     int threads = smelt_thread_count();
     if (grain < 1) grain = 1;
     int64_t useful = (n + grain - 1) / grain;
-    pthread_mutex_lock(&pool.mu);
-    if (threads == 1 || useful < 2 || pool.busy) {
-        pthread_mutex_unlock(&pool.mu);
+    if (threads == 1 || useful < 2 || atomic_flag_test_and_set_explicit(&pool.busy, memory_order_acquire)) {
         fn(ctx, 0, n);
         return;
     }
     int64_t chunk = (n + threads - 1) / threads;
     if (chunk < grain) chunk = grain;
-    pool.busy = true;
     pool.fn = fn;
     pool.ctx = ctx;
     pool.n = n;
     pool.chunk = chunk;
-    pool.pending = threads - 1;
-    pool.generation++;
-    pthread_cond_broadcast(&pool.wake);
-    pthread_mutex_unlock(&pool.mu);
+    atomic_store_explicit(&pool.pending, threads - 1, memory_order_relaxed);
+    /* seq_cst (not just release): pairs with a worker's increment of sleepers then load of
+     * generation, so one of the two sees the other's write; a sleeper re-reads generation under mu */
+    atomic_fetch_add(&pool.generation, 1);
+    if (atomic_load(&pool.sleepers) > 0) {
+        pthread_mutex_lock(&pool.mu);
+        pthread_cond_broadcast(&pool.wake);
+        pthread_mutex_unlock(&pool.mu);
+    }
     run_chunk(0, fn, ctx, n, chunk);
-    pthread_mutex_lock(&pool.mu);
-    while (pool.pending > 0) pthread_cond_wait(&pool.done, &pool.mu);
-    pool.busy = false;
-    pthread_mutex_unlock(&pool.mu);
+    if (pool.spin_ns > 0 && atomic_load_explicit(&pool.pending, memory_order_acquire) > 0) {
+        spinner sp;
+        spin_init(&sp);
+        while (atomic_load_explicit(&pool.pending, memory_order_acquire) > 0 && spin_more(&sp)) {
+        }
+    }
+    if (atomic_load_explicit(&pool.pending, memory_order_acquire) > 0) {
+        pthread_mutex_lock(&pool.mu);
+        atomic_store(&pool.caller_waits, 1);
+        while (atomic_load(&pool.pending) > 0) pthread_cond_wait(&pool.done, &pool.mu);
+        atomic_store(&pool.caller_waits, 0);
+        pthread_mutex_unlock(&pool.mu);
+    }
+    atomic_flag_clear_explicit(&pool.busy, memory_order_release);
 }

@@ -3,7 +3,8 @@
  *
  * One process-wide pool (with the log level, the only global mutable state smelt allows), started
  * on first use with SMELT_THREADS threads, or one per online CPU. Calls from inside a task run
- * serially, so kernels may nest freely.
+ * serially, so kernels may nest freely. Between loops the workers poll for the next one for
+ * SMELT_SPIN_US microseconds (default 50; 0: sleep at once) before they sleep.
  */
 #ifndef SMELT_THREADS_H
 #define SMELT_THREADS_H
