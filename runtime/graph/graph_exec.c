@@ -13,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "runtime/graph/gemm_packed.h"
 #include "runtime/graph/gx.h"
 
 enum { SLOT_CONST, SLOT_INPUT, SLOT_VALUE };
@@ -137,6 +138,7 @@ smelt_err *gx_out(gx_call *c, int i, smelt_dtype dt, int ndim, const int64_t *sh
     t->numel = n;
     t->buf = b;
     t->qw = NULL;
+    t->pk = NULL;
     t->data = c->x->bufs[b].p;
     if (data) *data = t->data;
     return NULL;
@@ -172,6 +174,7 @@ smelt_err *gx_alias(gx_call *c, int i, int j, int ndim, const int64_t *shape)
     t->data = src->data;
     t->buf = src->buf;
     t->qw = NULL;
+    t->pk = NULL;
     if (t->buf >= 0) c->x->bufs[t->buf].refs++;
     return NULL;
 }
@@ -188,6 +191,7 @@ static smelt_err *run_step(smelt_graph *g, const gx_step *st)
         c.out[k]->ndim = -1;
         c.out[k]->buf = -1;
         c.out[k]->qw = NULL;
+        c.out[k]->pk = NULL;
     }
     smelt_err *err = st->op->run(&c);
     scratch_release(&g->x);
@@ -223,6 +227,7 @@ static void set_const(gx_slot *s, const smelt_tensor *t)
     s->t.data = t->data;
     s->t.buf = -1;
     s->t.qw = NULL;
+    s->t.pk = NULL;
 }
 
 static bool is_default_domain(const char *d) { return !d || !*d || strcmp(d, "ai.onnx") == 0; }
@@ -390,6 +395,32 @@ static smelt_err *fold_constants(smelt_graph *g)
 
 /* Folds a Relu into the Conv producing its input when nothing else reads the Conv's output: the
  * Conv writes the Relu's output directly (GX_FUSE_RELU), one pass over memory less. */
+/* Constant f32 weights of MatMul ([K, N]) and Gemm (B, either layout) also packed for
+ * gx_gemm_packed, once, here (after folding, so a weight made by a folded Transpose qualifies). */
+static smelt_err *pack_weights(smelt_graph *g)
+{
+    if (!gx_gemm_packed_ok()) return NULL;
+    for (int s = 0; s < g->n_steps; s++) {
+        const smelt_node *nd = g->steps[s].node;
+        bool mm = strcmp(nd->op, "MatMul") == 0, gemm = strcmp(nd->op, "Gemm") == 0;
+        if ((!mm && !gemm) || nd->n_inputs < 2 || g->steps[s].in[1] < 0) continue;
+        gx_slot *sl = &g->slots[g->steps[s].in[1]];
+        gx_tensor *t = &sl->t;
+        if (sl->kind != SLOT_CONST || t->dtype != SMELT_DT_F32 || t->qw || t->pk || t->ndim != 2 || t->numel == 0) continue;
+        bool trans = gemm && gx_attr_i(nd, "transB", 0);
+        int64_t K = trans ? t->shape[1] : t->shape[0], N = trans ? t->shape[0] : t->shape[1];
+        size_t bytes = ((size_t)gx_pack_floats(K, N) * sizeof(float) + 63) / 64 * 64;
+        float *pk = aligned_alloc(64, bytes);
+        if (!pk || !keep_buffer(g, pk)) {
+            free(pk);
+            return SMELT_ERR(SMELT_E_NOMEM, "graph: out of memory");
+        }
+        gx_pack_b(t->data, trans, K, N, pk);
+        t->pk = pk;
+    }
+    return NULL;
+}
+
 static smelt_err *fuse_activations(smelt_graph *g)
 {
     int *readers = calloc((size_t)g->n_slots + 1, sizeof *readers);
@@ -524,6 +555,7 @@ static smelt_err *plan(smelt_graph *g, const smelt_model *m)
     if (!g->in_scratch || !g->out_scratch) return SMELT_ERR(SMELT_E_NOMEM, "graph: out of memory");
     SMELT_TRY(place_qweights(g));
     SMELT_TRY(fold_constants(g));
+    SMELT_TRY(pack_weights(g));
     SMELT_TRY(fuse_activations(g));
     for (int s = 0; s < g->n_steps; s++)
         for (int k = 0; k < g->steps[s].node->n_outputs; k++) g->slots[g->steps[s].out[k]].producer = s;

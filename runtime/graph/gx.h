@@ -45,6 +45,8 @@ typedef struct {
     void *data;
     int buf; /* pool buffer index holding data, -1 for constants and caller inputs */
     const gx_qweight *qw; /* non-NULL for an int8 per-channel weight (dtype i8): see gx_qweight */
+    const float *pk;      /* a constant f32 matrix product weight also packed for gx_gemm_packed
+                             (gemm_packed.h; owned by the graph, made at load), else NULL */
 } gx_tensor;
 
 typedef struct gx_exec gx_exec;
