@@ -1,19 +1,25 @@
-/* A fixed pool of worker threads for parallel loops. The loop's range is cut into one contiguous
- * chunk a thread, the caller taking the first, so a loop costs one publication and one wait, not a
- * thread start.
+/* A fixed pool of worker threads for parallel loops. A loop's range is cut into one contiguous chunk
+ * a thread (at least `grain` long; callers size their ranges to that, e.g. one sgemm a range), or,
+ * for a short loop over a caller's own parts (grain 1, at most FINE_PARTS a thread), one chunk a
+ * part. The caller and the workers claim chunks one at a time until none is left: when a worker is
+ * slow to start (asleep, or its core taken by another process on a shared machine) the others, the
+ * caller included, take its share instead of waiting for it. A loop costs one publication and one wait, not a thread start.
  *
  * Publication is an atomic generation counter. Between loops a worker first polls it for a short
  * while (SMELT_SPIN_US, default SPIN_US_DEFAULT microseconds) and only then sleeps on a condition
  * variable: an executor or a decoder runs many small loops back to back with a few microseconds of
  * serial work between them, and a futex wake-up (tens of microseconds when the sleeper must be
- * scheduled back in) would cost more than the loop itself. The caller waits for the workers the same
- * way. The spin is bounded, so a pool idle for long sleeps and takes no CPU from other processes.
+ * scheduled back in) would cost more than the loop itself. The caller waits for the last chunks the
+ * same way. The spin is bounded, so a pool idle for long sleeps and takes no CPU.
  *
- * Ordering: the job's fields are plain memory written by the caller before the release increment of
- * `generation` and read by a worker after its acquire load of it; a worker's last read of them comes
- * before its decrement of `pending`, which the caller reads (acquire) before it writes the next job.
- * Sleepers are counted under the mutex, so a publication either sees a sleeper (and broadcasts under
- * the mutex) or the sleeper sees the new generation before it waits: no lost wake-up. */
+ * Claims: `claim` packs the job's id (the generation's low 32 bits), its chunk count and the next
+ * unclaimed chunk; a claim is a CAS that fails once the id changed or all chunks are taken, so a
+ * worker waking late never runs (or even reads) a finished job. The job's fields are plain memory
+ * written by the caller before its release store of `claim` and read by a worker only after a
+ * successful (acquire) claim; the caller rewrites them only once `done` (release increments after
+ * each chunk) counts every chunk. Sleepers are counted under the mutex, so a publication either sees
+ * a sleeper (and broadcasts under the mutex) or the sleeper sees the new generation before it waits:
+ * no lost wake-up. */
 #define _POSIX_C_SOURCE 200809L
 #include "core/threads.h"
 
@@ -27,26 +33,28 @@
 
 #define MAX_THREADS 256
 #define SPIN_US_DEFAULT 50
+#define FINE_PARTS 8
 
 static struct {
     pthread_once_t once;
     pthread_mutex_t mu;
-    pthread_cond_t wake, done;
+    pthread_cond_t wake, done_cv;
     int n_threads;
     int64_t spin_ns;
-    /* the current job (plain fields, published by `generation`) */
+    /* the current job (plain fields: see the ordering above) */
     smelt_range_fn fn;
     void *ctx;
     int64_t n, chunk;
     _Atomic uint64_t generation;
-    _Atomic int pending;       /* workers still running the current job */
+    _Atomic uint64_t claim;    /* job id << 32 | chunks << 16 | next chunk */
+    _Atomic int64_t done;      /* chunks of the current job finished */
     _Atomic int sleepers;      /* workers waiting on `wake` (changed under mu) */
     _Atomic int caller_waits;  /* the caller waits on `done` */
     atomic_flag busy;          /* a job is running: nested or concurrent calls run serially */
 } pool = {.once = PTHREAD_ONCE_INIT,
           .mu = PTHREAD_MUTEX_INITIALIZER,
           .wake = PTHREAD_COND_INITIALIZER,
-          .done = PTHREAD_COND_INITIALIZER,
+          .done_cv = PTHREAD_COND_INITIALIZER,
           .busy = ATOMIC_FLAG_INIT};
 
 static inline void cpu_relax(void)
@@ -102,15 +110,30 @@ static uint64_t spin_generation(uint64_t seen)
     return g;
 }
 
-static void run_chunk(int idx, smelt_range_fn fn, void *ctx, int64_t n, int64_t chunk)
+/* Claims and runs chunks of job `id` until none is left; returns how many it ran. */
+static int64_t run_chunks(uint32_t id)
 {
-    int64_t b = (int64_t)idx * chunk, e = b + chunk < n ? b + chunk : n;
-    if (b < e) fn(ctx, b, e);
+    int64_t ran = 0;
+    for (;;) {
+        uint64_t c = atomic_load_explicit(&pool.claim, memory_order_acquire);
+        uint32_t next = (uint32_t)(c & 0xffff), chunks = (uint32_t)((c >> 16) & 0xffff);
+        if ((uint32_t)(c >> 32) != id || next >= chunks) return ran;
+        if (!atomic_compare_exchange_weak_explicit(&pool.claim, &c, c + 1, memory_order_acquire, memory_order_relaxed)) continue;
+        int64_t b = (int64_t)next * pool.chunk, e = b + pool.chunk < pool.n ? b + pool.chunk : pool.n;
+        pool.fn(pool.ctx, b, e);
+        ran++;
+        /* seq_cst pairs with the caller's store of caller_waits: one of the two sees the other */
+        if (atomic_fetch_add(&pool.done, 1) + 1 == (int64_t)chunks && atomic_load(&pool.caller_waits)) {
+            pthread_mutex_lock(&pool.mu);
+            pthread_cond_signal(&pool.done_cv);
+            pthread_mutex_unlock(&pool.mu);
+        }
+    }
 }
 
 static void *worker(void *arg)
 {
-    int idx = (int)(intptr_t)arg;
+    (void)arg;
     uint64_t seen = 0;
     for (;;) {
         uint64_t g = spin_generation(seen);
@@ -122,13 +145,7 @@ static void *worker(void *arg)
             pthread_mutex_unlock(&pool.mu);
         }
         seen = g;
-        run_chunk(idx, pool.fn, pool.ctx, pool.n, pool.chunk);
-        /* seq_cst pairs with the caller's store of caller_waits: one of the two sees the other */
-        if (atomic_fetch_sub(&pool.pending, 1) == 1 && atomic_load(&pool.caller_waits)) {
-            pthread_mutex_lock(&pool.mu);
-            pthread_cond_signal(&pool.done);
-            pthread_mutex_unlock(&pool.mu);
-        }
+        run_chunks((uint32_t)g);
     }
     return NULL;
 }
@@ -149,7 +166,7 @@ static void pool_start(void)
         pthread_attr_t attr;
         pthread_attr_init(&attr);
         pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
-        bool ok = pthread_create(&t, &attr, worker, (void *)(intptr_t)i) == 0;
+        bool ok = pthread_create(&t, &attr, worker, NULL) == 0;
         pthread_attr_destroy(&attr);
         if (!ok) break; /* fewer threads is slower, not wrong */
         pool.n_threads++;
@@ -174,30 +191,35 @@ void smelt_parallel_for(int64_t n, int64_t grain, smelt_range_fn fn, void *ctx)
     }
     int64_t chunk = (n + threads - 1) / threads;
     if (chunk < grain) chunk = grain;
+    if (grain == 1 && n <= (int64_t)threads * FINE_PARTS) chunk = 1;
+    if ((n + chunk - 1) / chunk > 0xffff) chunk = (n + 0xfffe) / 0xffff; /* the claim holds 16 bits of chunk index */
+    int64_t chunks = (n + chunk - 1) / chunk;
     pool.fn = fn;
     pool.ctx = ctx;
     pool.n = n;
     pool.chunk = chunk;
-    atomic_store_explicit(&pool.pending, threads - 1, memory_order_relaxed);
+    uint64_t g = atomic_load_explicit(&pool.generation, memory_order_relaxed) + 1; /* only the busy holder writes it */
+    atomic_store_explicit(&pool.done, 0, memory_order_relaxed);
+    atomic_store_explicit(&pool.claim, (uint64_t)(uint32_t)g << 32 | (uint64_t)chunks << 16, memory_order_release);
     /* seq_cst (not just release): pairs with a worker's increment of sleepers then load of
      * generation, so one of the two sees the other's write; a sleeper re-reads generation under mu */
-    atomic_fetch_add(&pool.generation, 1);
+    atomic_store(&pool.generation, g);
     if (atomic_load(&pool.sleepers) > 0) {
         pthread_mutex_lock(&pool.mu);
         pthread_cond_broadcast(&pool.wake);
         pthread_mutex_unlock(&pool.mu);
     }
-    run_chunk(0, fn, ctx, n, chunk);
-    if (pool.spin_ns > 0 && atomic_load_explicit(&pool.pending, memory_order_acquire) > 0) {
+    run_chunks((uint32_t)g);
+    if (pool.spin_ns > 0 && atomic_load_explicit(&pool.done, memory_order_acquire) < chunks) {
         spinner sp;
         spin_init(&sp);
-        while (atomic_load_explicit(&pool.pending, memory_order_acquire) > 0 && spin_more(&sp)) {
+        while (atomic_load_explicit(&pool.done, memory_order_acquire) < chunks && spin_more(&sp)) {
         }
     }
-    if (atomic_load_explicit(&pool.pending, memory_order_acquire) > 0) {
+    if (atomic_load_explicit(&pool.done, memory_order_acquire) < chunks) {
         pthread_mutex_lock(&pool.mu);
         atomic_store(&pool.caller_waits, 1);
-        while (atomic_load(&pool.pending) > 0) pthread_cond_wait(&pool.done, &pool.mu);
+        while (atomic_load(&pool.done) < chunks) pthread_cond_wait(&pool.done_cv, &pool.mu);
         atomic_store(&pool.caller_waits, 0);
         pthread_mutex_unlock(&pool.mu);
     }

@@ -159,7 +159,7 @@ smelt_err *gx_conv2d_direct(gx_call *c, const gx_conv2d *p)
     double flops = 2.0 * (double)(p->N * p->G * p->Mg) * (double)(j.K * p->OH * p->OW);
     int64_t threads = smelt_thread_count();
     /* below ~40 us of work a wake-up and a second padded copy cost about what the split saves */
-    j.parts = flops >= 4e6 && j.units >= threads ? threads : 1;
+    j.parts = flops >= 4e6 && j.units >= threads ? (j.units < 4 * threads ? j.units : 4 * threads) : 1; /* a few a thread, see threads.h */
     j.per_part = (p->Cg * j.Hp * j.Wp + DC_SLACK + 15) / 16 * 16;
     j.scratch = gx_scratch(c, (size_t)(j.parts * j.per_part) * sizeof(float));
     if (!j.scratch) return SMELT_ERR(SMELT_E_NOMEM, "node '%s' (Conv): out of memory", gx_node_name(c->node));

@@ -122,7 +122,8 @@ smelt_err *gx_gemm_packed(gx_call *c, const float *A, int64_t lda, int64_t M, in
     j.np = (N + GX_PK_NR - 1) / GX_PK_NR;
     double flops = 2.0 * (double)M * (double)N * (double)K;
     int64_t threads = smelt_thread_count();
-    j.parts = flops >= 1.5e6 && j.np >= 2 ? (j.np < threads ? j.np : threads) : 1;
+    /* a few parts a thread: the pool hands them to whichever thread is free */
+    j.parts = flops >= 1.5e6 && j.np >= 2 ? (j.np < 4 * threads ? j.np : 4 * threads) : 1;
     if (j.parts > 1) smelt_parallel_for(j.parts, 1, pk_part, &j);
     else pk_part(&j, 0, 1);
     return NULL;

@@ -21,6 +21,8 @@ typedef struct {
     _Atomic int *hits;
     int64_t n;
     int round;
+    int64_t grain;      /* ranges shorter than this (but the last) are counted in short_ranges */
+    _Atomic int short_ranges;
 } mark_job;
 
 /* hits[i] += 1 for each visited index: a visit twice or never shows as a count other than the
@@ -28,6 +30,7 @@ typedef struct {
 static void mark(void *ctx, int64_t b, int64_t e)
 {
     mark_job *j = ctx;
+    if (e - b < j->grain && e != j->n) atomic_fetch_add(&j->short_ranges, 1);
     for (int64_t i = b; i < e; i++) atomic_fetch_add_explicit(&j->hits[i], 1, memory_order_relaxed);
 }
 
@@ -35,9 +38,9 @@ static void run_rounds(int64_t n, int rounds, long pause_us)
 {
     _Atomic int *hits = calloc((size_t)n, sizeof *hits);
     assert_non_null(hits);
-    mark_job j = {hits, n, 0};
+    mark_job j = {hits, n, 0, 3, 0};
     for (int r = 0; r < rounds; r++) {
-        smelt_parallel_for(n, 1, mark, &j);
+        smelt_parallel_for(n, 3, mark, &j);
         if (pause_us > 0) {
             struct timespec ts = {0, pause_us * 1000};
             nanosleep(&ts, NULL);
@@ -45,6 +48,7 @@ static void run_rounds(int64_t n, int rounds, long pause_us)
     }
     for (int64_t i = 0; i < n; i++)
         if (atomic_load(&hits[i]) != rounds) fail_msg("n=%lld: index %lld visited %d times in %d loops", (long long)n, (long long)i, atomic_load(&hits[i]), rounds);
+    assert_int_equal(atomic_load(&j.short_ranges), 0); /* every range but the last holds >= grain */
     free(hits);
 }
 
@@ -54,7 +58,7 @@ static void back_to_back(void **state)
 {
     (void)state;
     assert_int_equal(smelt_thread_count(), 4);
-    const int64_t sizes[] = {1, 2, 3, 4, 5, 7, 64, 1000};
+    const int64_t sizes[] = {1, 2, 3, 4, 5, 7, 13, 64, 1000};
     for (size_t s = 0; s < sizeof sizes / sizeof *sizes; s++) run_rounds(sizes[s], 2000, 0);
 }
 
@@ -70,7 +74,7 @@ static void grain_serial(void **state)
 {
     (void)state;
     _Atomic int hits[10] = {0};
-    mark_job j = {hits, 10, 0};
+    mark_job j = {hits, 10, 0, 1, 0};
     smelt_parallel_for(10, 100, mark, &j);
     for (int i = 0; i < 10; i++) assert_int_equal(atomic_load(&hits[i]), 1);
 }
@@ -84,7 +88,7 @@ static void nest_outer(void *ctx, int64_t b, int64_t e)
 {
     nest_job *j = ctx;
     for (int64_t i = b; i < e; i++) {
-        mark_job m = {j->hits + i * j->inner, j->inner, 0};
+        mark_job m = {j->hits + i * j->inner, j->inner, 0, 1, 0};
         smelt_parallel_for(j->inner, 1, mark, &m); /* runs serially inside a task */
     }
 }
