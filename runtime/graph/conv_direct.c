@@ -82,6 +82,55 @@ __attribute__((target("avx512f"))) static void dc_block(const dc_job *j, const f
     }
 }
 
+/* The same with a 2x2 stride-2 max pool after the Relu: a register tile is 8 channels x the two
+ * conv rows 2ph and 2ph + 1 of one 16-column vector; each channel's two rows get bias and Relu,
+ * then the vertical max, then the max of even and odd lanes, 8 pooled outputs stored. Relu's outputs
+ * hold no NaN and no -0, so the max is the separate MaxPool's exactly. An odd last conv row or
+ * column (dropped by the pool) is not computed. */
+__attribute__((target("avx512f"))) static void dc_block_pool(const dc_job *j, const float *pad, const float *wp, const float *bp, float *y, int mvalid)
+{
+    const gx_conv2d *p = j->p;
+    int64_t PH = p->OH / 2, PW = p->OW / 2, vpr = (2 * PW + DC_VW - 1) / DC_VW, plane = PH * PW, K = j->K;
+    const int64_t *offs = j->offs;
+    const __m512 zero = _mm512_setzero_ps();
+    const __m512i ev = _mm512_set_epi32(14, 12, 10, 8, 6, 4, 2, 0, 14, 12, 10, 8, 6, 4, 2, 0);
+    const __m512i od = _mm512_set_epi32(15, 13, 11, 9, 7, 5, 3, 1, 15, 13, 11, 9, 7, 5, 3, 1);
+    for (int64_t ph = 0; ph < PH; ph++)
+        for (int64_t jv = 0; jv < vpr; jv++) {
+            const float *s0 = pad + 2 * ph * j->Wp + jv * DC_VW, *s1 = s0 + j->Wp;
+            int64_t npool = PW - jv * (DC_VW / 2) < DC_VW / 2 ? PW - jv * (DC_VW / 2) : DC_VW / 2;
+            __mmask16 mk = (__mmask16)((1u << npool) - 1);
+            __m512 a0 = zero, a1 = zero, b0 = zero, b1 = zero, c0 = zero, c1 = zero, d0 = zero, d1 = zero;
+            __m512 e0 = zero, e1 = zero, f0 = zero, f1 = zero, g0 = zero, g1 = zero, h0 = zero, h1 = zero;
+            for (int64_t k = 0; k < K; k++) {
+                int64_t off = offs[k];
+                __m512 x0 = _mm512_loadu_ps(s0 + off), x1 = _mm512_loadu_ps(s1 + off), w;
+                const float *wk = wp + k * DC_MB;
+#define DC_FMA2(i, A0, A1)               \
+    w = _mm512_set1_ps(wk[i]);           \
+    A0 = _mm512_fmadd_ps(w, x0, A0);     \
+    A1 = _mm512_fmadd_ps(w, x1, A1)
+                DC_FMA2(0, a0, a1);
+                DC_FMA2(1, b0, b1);
+                DC_FMA2(2, c0, c1);
+                DC_FMA2(3, d0, d1);
+                DC_FMA2(4, e0, e1);
+                DC_FMA2(5, f0, f1);
+                DC_FMA2(6, g0, g1);
+                DC_FMA2(7, h0, h1);
+#undef DC_FMA2
+            }
+            __m512 acc[DC_MB][2] = {{a0, a1}, {b0, b1}, {c0, c1}, {d0, d1}, {e0, e1}, {f0, f1}, {g0, g1}, {h0, h1}};
+            for (int m = 0; m < mvalid; m++) {
+                __m512 bias = _mm512_set1_ps(bp[m]);
+                __m512 r0 = _mm512_max_ps(_mm512_add_ps(acc[m][0], bias), zero), r1 = _mm512_max_ps(_mm512_add_ps(acc[m][1], bias), zero);
+                __m512 v = _mm512_max_ps(r0, r1);
+                v = _mm512_max_ps(_mm512_permutexvar_ps(ev, v), _mm512_permutexvar_ps(od, v));
+                _mm512_mask_storeu_ps(y + m * plane + ph * PW + jv * (DC_VW / 2), mk, v);
+            }
+        }
+}
+
 /* Copies image channels [Cg] of x into pad's zero-padded planes. */
 static void dc_pad(const dc_job *j, const float *x, float *pad)
 {
@@ -108,9 +157,12 @@ static void dc_part(void *ctx, int64_t pbegin, int64_t pend)
                 padded_img = img;
             }
             int64_t m0 = blk * DC_MB, mvalid = p->Mg - m0 < DC_MB ? p->Mg - m0 : DC_MB;
-            float *y = p->y + ((n * p->G + g) * p->Mg + m0) * p->OH * p->OW;
             int64_t wb = g * j->nblk + blk;
-            dc_block(j, pad, j->wp + wb * j->K * DC_MB, j->bp + wb * DC_MB, y, (int)mvalid);
+            if (p->pool2)
+                dc_block_pool(j, pad, j->wp + wb * j->K * DC_MB, j->bp + wb * DC_MB, p->y + ((n * p->G + g) * p->Mg + m0) * (p->OH / 2) * (p->OW / 2),
+                              (int)mvalid);
+            else
+                dc_block(j, pad, j->wp + wb * j->K * DC_MB, j->bp + wb * DC_MB, p->y + ((n * p->G + g) * p->Mg + m0) * p->OH * p->OW, (int)mvalid);
         }
     }
 }
@@ -122,7 +174,8 @@ bool gx_conv2d_direct_ok(const gx_conv2d *p)
     static int avx512 = -1; /* decided once (a benign race: the same value) */
     if (avx512 < 0) avx512 = __builtin_cpu_supports("avx512f") ? 1 : 0;
     /* at least a few vectors a plane, and taps bounded so the offsets table stays small */
-    return avx512 && p->OH * p->OW >= DC_VW && p->Cg * p->KH * p->KW <= GX_CONV2D_MAX_K;
+    bool pool_ok = !p->pool2 || (p->relu && p->OH >= 2 && p->OW >= 2);
+    return avx512 && pool_ok && p->OH * p->OW >= DC_VW && p->Cg * p->KH * p->KW <= GX_CONV2D_MAX_K;
 #else
     (void)p;
     return false;

@@ -18,6 +18,7 @@ typedef struct {
     float *y;
     int64_t N, G, Cg, Mg, H, W, KH, KW, dh, dw, pt, pb, pl, pr, OH, OW;
     bool relu;
+    bool pool2; /* then (with relu) a 2x2 stride-2 max pool: y is [N, G*Mg, OH/2, OW/2] */
 } gx_conv2d;
 
 /* Whether gx_conv2d_direct serves p on this CPU. */

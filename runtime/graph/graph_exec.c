@@ -393,8 +393,6 @@ static smelt_err *fold_constants(smelt_graph *g)
     return NULL;
 }
 
-/* Folds a Relu into the Conv producing its input when nothing else reads the Conv's output: the
- * Conv writes the Relu's output directly (GX_FUSE_RELU), one pass over memory less. */
 /* Constant f32 weights of MatMul ([K, N]) and Gemm (B, either layout) also packed for
  * gx_gemm_packed, once, here (after folding, so a weight made by a folded Transpose qualifies). */
 static smelt_err *pack_weights(smelt_graph *g)
@@ -421,6 +419,28 @@ static smelt_err *pack_weights(smelt_graph *g)
     return NULL;
 }
 
+/* A MaxPool the Conv kernel can apply as it writes (GX_FUSE_RELU_POOL2): 2x2 windows, stride 2, no
+ * padding or dilation, floor mode, no Indices output. */
+static bool pool2_fusable(const smelt_node *n)
+{
+    const int64_t *v;
+    int nk = gx_attr_ints(n, "kernel_shape", &v);
+    if (nk != 2 || v[0] != 2 || v[1] != 2 || n->n_outputs != 1) return false;
+    if (gx_attr_ints(n, "strides", &v) != 2 || v[0] != 2 || v[1] != 2) return false;
+    int np = gx_attr_ints(n, "pads", &v);
+    for (int i = 0; i < np; i++)
+        if (v[i] != 0) return false;
+    int nd = gx_attr_ints(n, "dilations", &v);
+    for (int i = 0; i < nd; i++)
+        if (v[i] != 1) return false;
+    const char *ap = gx_attr_s(n, "auto_pad", "NOTSET");
+    return gx_attr_i(n, "ceil_mode", 0) == 0 && (strcmp(ap, "NOTSET") == 0 || strcmp(ap, "VALID") == 0);
+}
+
+/* Folds a Relu into the Conv producing its input when nothing else reads the Conv's output: the
+ * Conv writes the Relu's output directly (GX_FUSE_RELU), one pass over memory less; likewise a
+ * 2x2/2 MaxPool after such a Conv+Relu (GX_FUSE_RELU_POOL2): the full-size activation is never
+ * written. */
 static smelt_err *fuse_activations(smelt_graph *g)
 {
     int *readers = calloc((size_t)g->n_slots + 1, sizeof *readers);
@@ -441,6 +461,20 @@ static smelt_err *fuse_activations(smelt_graph *g)
                 if (ps->node->n_outputs < 1 || ps->out[0] != src) continue;
                 if (strcmp(ps->node->op, "Conv") == 0 && ps->node->n_outputs == 1 && ps->fuse == GX_FUSE_NONE) {
                     ps->fuse = GX_FUSE_RELU;
+                    ps->out[0] = st->out[0];
+                    g->slots[src].producer = -1;
+                    drop = true;
+                }
+                break;
+            }
+        }
+        if (!drop && strcmp(nd->op, "MaxPool") == 0 && nd->n_inputs == 1 && st->in[0] >= 0 && readers[st->in[0]] == 1 && pool2_fusable(nd)) {
+            int src = st->in[0];
+            for (int p = kept - 1; p >= 0; p--) {
+                gx_step *ps = &g->steps[p];
+                if (ps->node->n_outputs < 1 || ps->out[0] != src) continue;
+                if (strcmp(ps->node->op, "Conv") == 0 && ps->node->n_outputs == 1 && ps->fuse == GX_FUSE_RELU) {
+                    ps->fuse = GX_FUSE_RELU_POOL2;
                     ps->out[0] = st->out[0];
                     g->slots[src].producer = -1;
                     drop = true;

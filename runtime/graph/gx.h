@@ -51,8 +51,10 @@ typedef struct {
 
 typedef struct gx_exec gx_exec;
 
-/* An activation fused into a step by the planner (the kernel applies it to its output). */
-enum { GX_FUSE_NONE, GX_FUSE_RELU };
+/* An activation fused into a step by the planner (the kernel applies it to its output).
+ * GX_FUSE_RELU_POOL2: a Relu then a 2x2 stride-2 MaxPool (no pads, floor) on a Conv's output; the
+ * Conv's output is the pooled tensor [N, M, OH/2, OW/2]. */
+enum { GX_FUSE_NONE, GX_FUSE_RELU, GX_FUSE_RELU_POOL2 };
 
 typedef struct {
     const smelt_node *node;

@@ -303,8 +303,12 @@ static smelt_err *k_conv(gx_call *c)
         if (ks[j] != w->shape[2 + j]) return gx_fail(c, "kernel_shape does not match W");
     geom g;
     SMELT_TRY(geometry(c, x, w->shape + 2, false, &g));
+    /* a fused Relu + 2x2/2 MaxPool (graph_exec.c): the output is the pooled tensor */
+    bool pool2 = c->fuse == GX_FUSE_RELU_POOL2, relu = c->fuse == GX_FUSE_RELU || pool2;
+    if (pool2 && x->ndim != 4) return gx_fail(c, "the fused MaxPool needs a 2-D convolution, not %d-D", x->ndim - 2);
     int64_t shape[GX_MAXD];
     out_shape(x, M, &g, shape);
+    if (pool2) shape[2] /= 2, shape[3] /= 2;
     float *o;
     SMELT_TRY(gx_out(c, 0, SMELT_DT_F32, x->ndim, shape, (void **)&o));
     int64_t Cg = C / group, Mg = M / group, K = Cg * g.k[0] * g.k[1] * g.k[2], npix_out = g.out[0] * g.out[1] * g.out[2];
@@ -322,10 +326,13 @@ static smelt_err *k_conv(gx_call *c)
     }
     if (g.k[0] == 1 && g.in[0] == 1 && g.out[0] == 1 && g.s[1] == 1 && g.s[2] == 1) {
         gx_conv2d d = {x->data, wf, b ? b->data : NULL, o, N, group, Cg, Mg, g.in[1], g.in[2], g.k[1], g.k[2], g.d[1], g.d[2],
-                       g.pb[1], g.pe[1], g.pb[2], g.pe[2], g.out[1], g.out[2], c->fuse == GX_FUSE_RELU};
+                       g.pb[1], g.pe[1], g.pb[2], g.pe[2], g.out[1], g.out[2], relu, pool2};
         if (gx_conv2d_direct_ok(&d)) return gx_conv2d_direct(c, &d);
     }
-    conv_job j = {&g, x->data, wf, b ? b->data : NULL, o, NULL, N, C, M, group, Cg, Mg, K, npix_in, npix_out, 1, 1, 0, c->fuse == GX_FUSE_RELU,
+    float *full = o; /* with a fused pool: the full-size Conv+Relu output, pooled below */
+    if (pool2 && !(full = gx_scratch(c, (size_t)(N * M * npix_out) * sizeof *full)))
+        return SMELT_ERR(SMELT_E_NOMEM, "node '%s' (Conv): out of memory", gx_node_name(c->node));
+    conv_job j = {&g, x->data, wf, b ? b->data : NULL, full, NULL, N, C, M, group, Cg, Mg, K, npix_in, npix_out, 1, 1, 0, relu,
                   false, 0, 0, 0, false, {0}};
     if (g.k[0] == 1 && g.in[0] == 1 && g.s[1] == 1 && g.s[2] == 1) {
         j.padded = true;
@@ -350,6 +357,14 @@ static smelt_err *k_conv(gx_call *c)
     if (!j.scratch) return SMELT_ERR(SMELT_E_NOMEM, "node '%s' (Conv): out of memory", gx_node_name(c->node));
     if (j.parts > 1) smelt_parallel_for(j.parts, 1, conv_part, &j);
     else conv_part(&j, 0, 1);
+    if (pool2) /* Relu'd values: no NaN, no -0, so a plain max is MaxPool's */
+        for (int64_t nc = 0; nc < N * M; nc++)
+            for (int64_t ph = 0; ph < shape[2]; ph++)
+                for (int64_t pw = 0; pw < shape[3]; pw++) {
+                    const float *r0 = full + (nc * g.out[1] + 2 * ph) * g.out[2] + 2 * pw, *r1 = r0 + g.out[2];
+                    float m = r0[0] > r0[1] ? r0[0] : r0[1], m2 = r1[0] > r1[1] ? r1[0] : r1[1];
+                    o[(nc * shape[2] + ph) * shape[3] + pw] = m > m2 ? m : m2;
+                }
     return NULL;
 }
 

@@ -2,8 +2,9 @@
  * plain loops in double precision written here, on shapes chosen to reach every path: the direct
  * stride-1 kernel (AVX-512 machines) with output widths below, at and past its 16-float vectors,
  * channel counts not a multiple of its 8-channel tiles, asymmetric pads, dilations, groups, many
- * taps, a 1-D conv, and a fused Relu (Conv -> Relu); stride 2 and planes too small for the direct
- * kernel (im2col + sgemm); 2x2/2 MaxPool rows of odd widths with NaN and signed zeros. */
+ * taps, a 1-D conv, and a fused Relu (Conv -> Relu) and Relu + 2x2 MaxPool; stride 2 and planes too
+ * small for the direct kernel (im2col + sgemm); 2x2/2 MaxPool rows of odd widths with NaN and
+ * signed zeros. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -50,6 +51,7 @@ typedef struct {
     int64_t M, group, KH, KW, stride, dil;
     int64_t pt, pl, pb, pr;
     int bias, relu;
+    int pool; /* then a MaxPool: 1 = 2x2 stride 2 (fused into the Conv), 2 = 2x2 stride 2 with pads (not fused) */
 } conv_case;
 
 static float urand(uint64_t *s) { return (float)((double)(smelt_splitmix64(s) >> 11) / 9007199254740992.0 * 2.0 - 1.0); }
@@ -86,13 +88,31 @@ static void check_conv(const conv_case *k)
                     mag[i] = sum_abs;
                 }
 
+    if (k->pool) { /* 2x2 windows, stride 2; pool 2 pads one column on the right (-inf: never wins) */
+        int64_t PH = OH / 2, PW = k->pool == 2 ? (OW + 1) / 2 : OW / 2;
+        for (int64_t nm = 0; nm < k->N * k->M; nm++)
+            for (int64_t ph = 0; ph < PH; ph++)
+                for (int64_t pw = 0; pw < PW; pw++) {
+                    double mx = -INFINITY, mg = 0;
+                    for (int dy = 0; dy < 2; dy++)
+                        for (int dx = 0; dx < 2; dx++) {
+                            int64_t ow = 2 * pw + dx;
+                            if (ow >= OW) continue;
+                            int64_t i = (nm * OH + 2 * ph + dy) * OW + ow;
+                            if (ref[i] > mx) mx = ref[i], mg = mag[i];
+                        }
+                    ref[(nm * PH + ph) * PW + pw] = mx, mag[(nm * PH + ph) * PW + pw] = mg;
+                }
+        OH = PH, OW = PW, ny = k->N * k->M * OH * OW;
+    }
+
     smelt_model *mdl = smelt_model_new(SMELT_KIND_GRAPH, "onnx");
     assert_non_null(mdl);
     add_io(&mdl->inputs, &mdl->n_inputs, "x");
     add_io(&mdl->inputs, &mdl->n_inputs, "w");
     if (k->bias) add_io(&mdl->inputs, &mdl->n_inputs, "b");
     add_io(&mdl->outputs, &mdl->n_outputs, "y");
-    const char *in[3] = {"x", "w", "b"}, *out[1] = {k->relu ? "c" : "y"};
+    const char *in[3] = {"x", "w", "b"}, *out[1] = {k->relu || k->pool ? "c" : "y"};
     smelt_node *nd = smelt_model_add_node(mdl, "Conv", "", "conv", k->bias ? 3 : 2, in, 1, out);
     assert_non_null(nd);
     assert_true(smelt_node_set_int(nd, "group", k->group));
@@ -106,8 +126,16 @@ static void check_conv(const conv_case *k)
         set_ints(nd, "pads", 2, (int64_t[]){k->pl, k->pr});
     }
     if (k->relu) {
-        const char *rin[1] = {"c"}, *rout[1] = {"y"};
+        const char *rin[1] = {"c"}, *rout[1] = {k->pool ? "r" : "y"};
         assert_non_null(smelt_model_add_node(mdl, "Relu", "", "relu", 1, rin, 1, rout));
+    }
+    if (k->pool) {
+        const char *pin[1] = {k->relu ? "r" : "c"}, *pout[1] = {"y"};
+        smelt_node *pn = smelt_model_add_node(mdl, "MaxPool", "", "pool", 1, pin, 1, pout);
+        assert_non_null(pn);
+        set_ints(pn, "kernel_shape", 2, (int64_t[]){2, 2});
+        set_ints(pn, "strides", 2, (int64_t[]){2, 2});
+        if (k->pool == 2) set_ints(pn, "pads", 4, (int64_t[]){0, 0, 0, 1});
     }
     smelt_graph *gr = NULL;
     ok(smelt_graph_load(mdl, &gr));
@@ -151,14 +179,33 @@ static void conv_direct_shapes(void **state)
 {
     (void)state;
     static const conv_case cases[] = {
-        /* nsp  N   C   H   W   M  grp KH KW s  d  pt pl pb pr bias relu */
-        {2, 2, 3, 9, 37, 5, 1, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1},    /* 3 vectors a row (16+16+5), 5 of 8 channels */
-        {2, 3, 17, 11, 13, 19, 1, 3, 3, 1, 1, 0, 2, 1, 0, 0, 0}, /* asymmetric pads, 19 = 8+8+3 channels, no bias */
-        {2, 1, 6, 12, 10, 10, 2, 5, 3, 1, 2, 2, 1, 2, 1, 1, 1},  /* groups, 5x3 kernel, dilation 2 */
-        {2, 2, 64, 6, 6, 16, 1, 3, 3, 1, 1, 1, 1, 1, 1, 1, 0},   /* 576 taps */
-        {2, 1, 2, 20, 1, 3, 1, 1, 1, 1, 1, 0, 0, 0, 0, 1, 0},    /* width 1: one live lane a vector */
-        {2, 4, 16, 14, 14, 32, 1, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1}, /* fashion-cnn's second conv, batch 4 */
-        {1, 2, 2, 1, 40, 3, 1, 1, 5, 1, 1, 0, 2, 0, 2, 1, 1},    /* 1-D */
+        /* nsp  N   C   H   W   M  grp KH KW s  d  pt pl pb pr bias relu pool */
+        {2, 2, 3, 9, 37, 5, 1, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, 0},    /* 3 vectors a row (16+16+5), 5 of 8 channels */
+        {2, 3, 17, 11, 13, 19, 1, 3, 3, 1, 1, 0, 2, 1, 0, 0, 0, 0}, /* asymmetric pads, 19 = 8+8+3 channels, no bias */
+        {2, 1, 6, 12, 10, 10, 2, 5, 3, 1, 2, 2, 1, 2, 1, 1, 1, 0},  /* groups, 5x3 kernel, dilation 2 */
+        {2, 2, 64, 6, 6, 16, 1, 3, 3, 1, 1, 1, 1, 1, 1, 1, 0, 0},   /* 576 taps */
+        {2, 1, 2, 20, 1, 3, 1, 1, 1, 1, 1, 0, 0, 0, 0, 1, 0, 0},    /* width 1: one live lane a vector */
+        {2, 4, 16, 14, 14, 32, 1, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, 0}, /* fashion-cnn's second conv, batch 4 */
+        {1, 2, 2, 1, 40, 3, 1, 1, 5, 1, 1, 0, 2, 0, 2, 1, 1, 0},    /* 1-D */
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) check_conv(&cases[i]);
+}
+
+/* Conv -> Relu -> MaxPool 2x2/2: fused into the direct kernel (even and odd conv sizes, a
+ * 3-vector row, channel tails), into the im2col path (stride 2), and left unfused (a padded pool,
+ * or no Relu between). */
+static void conv_relu_pool(void **state)
+{
+    (void)state;
+    static const conv_case cases[] = {
+        /* nsp  N   C   H   W   M  grp KH KW s  d  pt pl pb pr bias relu pool */
+        {2, 4, 1, 28, 28, 16, 1, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, 1},  /* fashion-cnn's first block */
+        {2, 3, 16, 14, 14, 32, 1, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, 1}, /* and its second */
+        {2, 2, 5, 11, 41, 13, 1, 3, 3, 1, 1, 1, 0, 1, 2, 0, 1, 1},  /* odd conv rows/cols, 3 vectors a row, 13 = 8+5 */
+        {2, 1, 6, 9, 9, 6, 2, 3, 3, 1, 2, 2, 2, 2, 2, 1, 1, 1},     /* groups, dilation 2 */
+        {2, 2, 3, 13, 12, 5, 1, 3, 3, 2, 1, 1, 1, 1, 1, 1, 1, 1},   /* stride 2: im2col path with the pool */
+        {2, 2, 3, 8, 9, 4, 1, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, 2},     /* padded pool: not fused */
+        {2, 2, 3, 8, 10, 4, 1, 3, 3, 1, 1, 1, 1, 1, 1, 1, 0, 1},    /* no Relu: not fused */
     };
     for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) check_conv(&cases[i]);
 }
@@ -167,10 +214,10 @@ static void conv_other_shapes(void **state)
 {
     (void)state;
     static const conv_case cases[] = {
-        /* nsp  N   C   H   W   M  grp KH KW s  d  pt pl pb pr bias relu */
-        {2, 2, 4, 7, 9, 9, 1, 3, 3, 2, 1, 1, 1, 1, 1, 1, 1},  /* stride 2 */
-        {2, 1, 3, 2, 3, 4, 1, 2, 2, 1, 1, 0, 0, 0, 0, 1, 0},  /* a 1x2 output plane: too small for vectors */
-        {2, 3, 6, 8, 11, 6, 3, 3, 3, 2, 1, 2, 0, 1, 2, 0, 1}, /* stride 2, groups, asymmetric pads */
+        /* nsp  N   C   H   W   M  grp KH KW s  d  pt pl pb pr bias relu pool */
+        {2, 2, 4, 7, 9, 9, 1, 3, 3, 2, 1, 1, 1, 1, 1, 1, 1, 0},  /* stride 2 */
+        {2, 1, 3, 2, 3, 4, 1, 2, 2, 1, 1, 0, 0, 0, 0, 1, 0, 0},  /* a 1x2 output plane: too small for vectors */
+        {2, 3, 6, 8, 11, 6, 3, 3, 3, 2, 1, 2, 0, 1, 2, 0, 1, 0}, /* stride 2, groups, asymmetric pads */
     };
     for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) check_conv(&cases[i]);
 }
@@ -229,6 +276,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(conv_direct_shapes),
         cmocka_unit_test(conv_other_shapes),
+        cmocka_unit_test(conv_relu_pool),
         cmocka_unit_test(maxpool_2x2),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
