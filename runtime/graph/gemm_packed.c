@@ -1,4 +1,5 @@
-/* The packed-weight f32 product (see gemm_packed.h). A register tile is 12 rows x 32 columns: per k,
+/* The packed-weight f32 product (see gemm_packed.h). A register tile is 12 rows x 32 columns (4
+ * rows for a block's tail of up to 8): per k,
  * two aligned loads of the weight panel and 12 broadcasts of the activation feed 24 FMAs, the sums
  * kept in f32 over the whole K. The activation is read in place, 12 row streams (a tail block
  * repeats its last row rather than reading past M; those rows are not stored): packing it would be
@@ -38,6 +39,22 @@ typedef struct {
     bool accumulate;
 } pk_job;
 
+/* C rows [0, mr) = alpha * acc (+ beta * C), columns masked by m0 (first 16) and m1 (next 16). */
+__attribute__((target("avx512f"))) static inline void pk_store(const pk_job *j, __m512 acc[][2], float *C, int mr, __mmask16 m0, __mmask16 m1)
+{
+    __m512 al = _mm512_set1_ps(j->alpha), be = _mm512_set1_ps(j->beta);
+    for (int r = 0; r < mr; r++, C += j->ldc) {
+        __m512 v0 = j->alpha == 1.0f ? acc[r][0] : _mm512_mul_ps(acc[r][0], al);
+        __m512 v1 = j->alpha == 1.0f ? acc[r][1] : _mm512_mul_ps(acc[r][1], al);
+        if (j->accumulate) {
+            v0 = _mm512_fmadd_ps(_mm512_maskz_loadu_ps(m0, C), be, v0);
+            v1 = _mm512_fmadd_ps(_mm512_maskz_loadu_ps(m1, C + 16), be, v1);
+        }
+        _mm512_mask_storeu_ps(C, m0, v0);
+        _mm512_mask_storeu_ps(C + 16, m1, v1);
+    }
+}
+
 __attribute__((target("avx512f"))) static void pk_tile(const pk_job *j, const float *A, const float *bp, float *C, int mr, __mmask16 m0, __mmask16 m1)
 {
     const int64_t K = j->K, lda = j->lda;
@@ -70,17 +87,25 @@ __attribute__((target("avx512f"))) static void pk_tile(const pk_job *j, const fl
     }
     __m512 acc[MR][2] = {{c00, c01}, {c10, c11}, {c20, c21}, {c30, c31}, {c40, c41}, {c50, c51},
                          {c60, c61}, {c70, c71}, {c80, c81}, {c90, c91}, {ca0, ca1}, {cb0, cb1}};
-    __m512 al = _mm512_set1_ps(j->alpha), be = _mm512_set1_ps(j->beta);
-    for (int r = 0; r < mr; r++, C += j->ldc) {
-        __m512 v0 = j->alpha == 1.0f ? acc[r][0] : _mm512_mul_ps(acc[r][0], al);
-        __m512 v1 = j->alpha == 1.0f ? acc[r][1] : _mm512_mul_ps(acc[r][1], al);
-        if (j->accumulate) {
-            v0 = _mm512_fmadd_ps(_mm512_maskz_loadu_ps(m0, C), be, v0);
-            v1 = _mm512_fmadd_ps(_mm512_maskz_loadu_ps(m1, C + 16), be, v1);
-        }
-        _mm512_mask_storeu_ps(C, m0, v0);
-        _mm512_mask_storeu_ps(C + 16, m1, v1);
+    pk_store(j, acc, C, mr, m0, m1);
+}
+
+/* The same for at most 4 rows (a block's tail: 12 rows of work for 4 wasted two thirds of it). */
+__attribute__((target("avx512f"))) static void pk_tile4(const pk_job *j, const float *A, const float *bp, float *C, int mr, __mmask16 m0, __mmask16 m1)
+{
+    const int64_t K = j->K, lda = j->lda;
+    const float *a0 = A, *a1 = A + (1 < mr ? 1 : mr - 1) * lda, *a2 = A + (2 < mr ? 2 : mr - 1) * lda, *a3 = A + (3 < mr ? 3 : mr - 1) * lda;
+    __m512 z = _mm512_setzero_ps();
+    __m512 c00 = z, c01 = z, c10 = z, c11 = z, c20 = z, c21 = z, c30 = z, c31 = z;
+    for (int64_t k = 0; k < K; k++, bp += GX_PK_NR) {
+        __m512 b0 = _mm512_load_ps(bp), b1 = _mm512_load_ps(bp + 16), a;
+        a = _mm512_set1_ps(a0[k]), c00 = _mm512_fmadd_ps(a, b0, c00), c01 = _mm512_fmadd_ps(a, b1, c01);
+        a = _mm512_set1_ps(a1[k]), c10 = _mm512_fmadd_ps(a, b0, c10), c11 = _mm512_fmadd_ps(a, b1, c11);
+        a = _mm512_set1_ps(a2[k]), c20 = _mm512_fmadd_ps(a, b0, c20), c21 = _mm512_fmadd_ps(a, b1, c21);
+        a = _mm512_set1_ps(a3[k]), c30 = _mm512_fmadd_ps(a, b0, c30), c31 = _mm512_fmadd_ps(a, b1, c31);
     }
+    __m512 acc[MR][2] = {{c00, c01}, {c10, c11}, {c20, c21}, {c30, c31}};
+    pk_store(j, acc, C, mr, m0, m1);
 }
 
 static void pk_part(void *ctx, int64_t pbegin, int64_t pend)
@@ -94,7 +119,11 @@ static void pk_part(void *ctx, int64_t pbegin, int64_t pend)
             const float *bp = j->pk + p * j->K * GX_PK_NR;
             for (int64_t mb = 0; mb < j->nmb; mb++) {
                 int mr = j->M - mb * MR < MR ? (int)(j->M - mb * MR) : MR;
-                pk_tile(j, j->A + mb * MR * j->lda, bp, j->C + mb * MR * j->ldc + n0, mr, m0, m1);
+                const float *A = j->A + mb * MR * j->lda;
+                float *C = j->C + mb * MR * j->ldc + n0;
+                if (mr > 8) pk_tile(j, A, bp, C, mr, m0, m1);
+                else /* a tail of 1 to 8 rows: 4-row tiles */
+                    for (int r0 = 0; r0 < mr; r0 += 4) pk_tile4(j, A + r0 * j->lda, bp, C + r0 * j->ldc, mr - r0 < 4 ? mr - r0 : 4, m0, m1);
             }
         }
     }
