@@ -10,7 +10,8 @@
  * variable: an executor or a decoder runs many small loops back to back with a few microseconds of
  * serial work between them, and a futex wake-up (tens of microseconds when the sleeper must be
  * scheduled back in) would cost more than the loop itself. The caller waits for the last chunks the
- * same way. The spin is bounded, so a pool idle for long sleeps and takes no CPU.
+ * same way. The spin is bounded, so a pool idle for long sleeps and takes no CPU, and it is off while
+ * the process waits for CPUs (load_check).
  *
  * Claims: `claim` packs the job's id (the generation's low 32 bits), its chunk count and the next
  * unclaimed chunk; a claim is a CAS that fails once the id changed or all chunks are taken, so a
@@ -26,6 +27,7 @@
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdbool.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <time.h>
 #include <unistd.h>
@@ -40,6 +42,11 @@ static struct {
     pthread_cond_t wake, done_cv;
     int n_threads;
     int64_t spin_ns;
+    _Atomic int spin_on;       /* 0 while this process waits for CPUs (see load_check) */
+    /* load_check's last sample (touched only by the thread holding `busy`) */
+    pthread_t sample_thread;
+    int64_t sample_t, sample_delay;
+    bool sample_ok, no_schedstat;
     /* the current job (plain fields: see the ordering above) */
     smelt_range_fn fn;
     void *ctx;
@@ -92,11 +99,41 @@ static bool spin_more(spinner *s)
     return s->t - s->start < pool.spin_ns;
 }
 
+/* Spinning pays on a machine with cores to spare; on an oversubscribed one (CI, a box shared with
+ * other jobs) every microsecond a worker spins is taken from a thread that has work. Every 20 ms the
+ * caller reads how long it waited on a run queue since the last look (the kernel's schedstat for
+ * the thread): over 10% of the time, the pool stops polling and sleeps at once until that drops. */
+#define LOAD_CHECK_NS 20000000
+#define LOAD_WAIT_MAX 0.10
+
+static void load_check(void)
+{
+    if (pool.no_schedstat || pool.spin_ns <= 0) return;
+    int64_t now = now_ns();
+    if (pool.sample_ok && now - pool.sample_t < LOAD_CHECK_NS) return;
+    FILE *f = fopen("/proc/thread-self/schedstat", "r");
+    unsigned long long run = 0, delay = 0;
+    bool ok = f && fscanf(f, "%llu %llu", &run, &delay) == 2;
+    if (f) fclose(f);
+    if (!ok) {
+        pool.no_schedstat = true; /* no schedstat: keep polling */
+        return;
+    }
+    pthread_t self = pthread_self();
+    if (pool.sample_ok && pthread_equal(self, pool.sample_thread) && now > pool.sample_t) {
+        double waited = (double)((int64_t)delay - pool.sample_delay) / (double)(now - pool.sample_t);
+        atomic_store_explicit(&pool.spin_on, waited <= LOAD_WAIT_MAX, memory_order_relaxed);
+    }
+    pool.sample_thread = self, pool.sample_t = now, pool.sample_delay = (int64_t)delay, pool.sample_ok = true;
+}
+
+static bool spinning(void) { return pool.spin_ns > 0 && atomic_load_explicit(&pool.spin_on, memory_order_relaxed); }
+
 /* The generation once it differs from seen, or seen when the spin ran out. */
 static uint64_t spin_generation(uint64_t seen)
 {
     uint64_t g = atomic_load_explicit(&pool.generation, memory_order_acquire);
-    if (pool.spin_ns <= 0 || g != seen) return g;
+    if (!spinning() || g != seen) return g;
     spinner s;
     spin_init(&s);
     while ((g = atomic_load_explicit(&pool.generation, memory_order_acquire)) == seen && spin_more(&s)) {
@@ -154,6 +191,7 @@ static void pool_start(void)
     const char *spin = getenv("SMELT_SPIN_US");
     long us = spin && *spin ? atol(spin) : SPIN_US_DEFAULT;
     pool.spin_ns = us < 0 ? 0 : us > 100000 ? 100000000 : us * 1000;
+    atomic_store(&pool.spin_on, 1);
     pool.n_threads = 1;
     for (long i = 1; i < n; i++) {
         pthread_t t;
@@ -183,6 +221,7 @@ void smelt_parallel_for(int64_t n, int64_t grain, smelt_range_fn fn, void *ctx)
         fn(ctx, 0, n);
         return;
     }
+    load_check();
     int64_t chunk = (n + threads - 1) / threads;
     if (chunk < grain) chunk = grain;
     if (grain == 1 && n <= (int64_t)threads * FINE_PARTS) chunk = 1;
@@ -204,7 +243,7 @@ void smelt_parallel_for(int64_t n, int64_t grain, smelt_range_fn fn, void *ctx)
         pthread_mutex_unlock(&pool.mu);
     }
     run_chunks((uint32_t)g);
-    if (pool.spin_ns > 0 && atomic_load_explicit(&pool.done, memory_order_acquire) < chunks) {
+    if (spinning() && atomic_load_explicit(&pool.done, memory_order_acquire) < chunks) {
         spinner sp;
         spin_init(&sp);
         while (atomic_load_explicit(&pool.done, memory_order_acquire) < chunks && spin_more(&sp)) {
