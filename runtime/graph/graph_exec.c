@@ -13,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "runtime/graph/gemm_packed.h"
 #include "runtime/graph/gx.h"
 
 enum { SLOT_CONST, SLOT_INPUT, SLOT_VALUE };
@@ -137,6 +138,7 @@ smelt_err *gx_out(gx_call *c, int i, smelt_dtype dt, int ndim, const int64_t *sh
     t->numel = n;
     t->buf = b;
     t->qw = NULL;
+    t->pk = NULL;
     t->data = c->x->bufs[b].p;
     if (data) *data = t->data;
     return NULL;
@@ -172,6 +174,7 @@ smelt_err *gx_alias(gx_call *c, int i, int j, int ndim, const int64_t *shape)
     t->data = src->data;
     t->buf = src->buf;
     t->qw = NULL;
+    t->pk = NULL;
     if (t->buf >= 0) c->x->bufs[t->buf].refs++;
     return NULL;
 }
@@ -188,6 +191,7 @@ static smelt_err *run_step(smelt_graph *g, const gx_step *st)
         c.out[k]->ndim = -1;
         c.out[k]->buf = -1;
         c.out[k]->qw = NULL;
+        c.out[k]->pk = NULL;
     }
     smelt_err *err = st->op->run(&c);
     scratch_release(&g->x);
@@ -223,6 +227,7 @@ static void set_const(gx_slot *s, const smelt_tensor *t)
     s->t.data = t->data;
     s->t.buf = -1;
     s->t.qw = NULL;
+    s->t.pk = NULL;
 }
 
 static bool is_default_domain(const char *d) { return !d || !*d || strcmp(d, "ai.onnx") == 0; }
@@ -388,8 +393,54 @@ static smelt_err *fold_constants(smelt_graph *g)
     return NULL;
 }
 
+/* Constant f32 weights of MatMul ([K, N]) and Gemm (B, either layout) also packed for
+ * gx_gemm_packed, once, here (after folding, so a weight made by a folded Transpose qualifies). */
+static smelt_err *pack_weights(smelt_graph *g)
+{
+    if (!gx_gemm_packed_ok()) return NULL;
+    for (int s = 0; s < g->n_steps; s++) {
+        const smelt_node *nd = g->steps[s].node;
+        bool mm = strcmp(nd->op, "MatMul") == 0, gemm = strcmp(nd->op, "Gemm") == 0;
+        if ((!mm && !gemm) || nd->n_inputs < 2 || g->steps[s].in[1] < 0) continue;
+        gx_slot *sl = &g->slots[g->steps[s].in[1]];
+        gx_tensor *t = &sl->t;
+        if (sl->kind != SLOT_CONST || t->dtype != SMELT_DT_F32 || t->qw || t->pk || t->ndim != 2 || t->numel == 0) continue;
+        bool trans = gemm && gx_attr_i(nd, "transB", 0);
+        int64_t K = trans ? t->shape[1] : t->shape[0], N = trans ? t->shape[0] : t->shape[1];
+        size_t bytes = ((size_t)gx_pack_floats(K, N) * sizeof(float) + 63) / 64 * 64;
+        float *pk = aligned_alloc(64, bytes);
+        if (!pk || !keep_buffer(g, pk)) {
+            free(pk);
+            return SMELT_ERR(SMELT_E_NOMEM, "graph: out of memory");
+        }
+        gx_pack_b(t->data, trans, K, N, pk);
+        t->pk = pk;
+    }
+    return NULL;
+}
+
+/* A MaxPool the Conv kernel can apply as it writes (GX_FUSE_RELU_POOL2): 2x2 windows, stride 2, no
+ * padding or dilation, floor mode, no Indices output. */
+static bool pool2_fusable(const smelt_node *n)
+{
+    const int64_t *v;
+    int nk = gx_attr_ints(n, "kernel_shape", &v);
+    if (nk != 2 || v[0] != 2 || v[1] != 2 || n->n_outputs != 1) return false;
+    if (gx_attr_ints(n, "strides", &v) != 2 || v[0] != 2 || v[1] != 2) return false;
+    int np = gx_attr_ints(n, "pads", &v);
+    for (int i = 0; i < np; i++)
+        if (v[i] != 0) return false;
+    int nd = gx_attr_ints(n, "dilations", &v);
+    for (int i = 0; i < nd; i++)
+        if (v[i] != 1) return false;
+    const char *ap = gx_attr_s(n, "auto_pad", "NOTSET");
+    return gx_attr_i(n, "ceil_mode", 0) == 0 && (strcmp(ap, "NOTSET") == 0 || strcmp(ap, "VALID") == 0);
+}
+
 /* Folds a Relu into the Conv producing its input when nothing else reads the Conv's output: the
- * Conv writes the Relu's output directly (GX_FUSE_RELU), one pass over memory less. */
+ * Conv writes the Relu's output directly (GX_FUSE_RELU), one pass over memory less; likewise a
+ * 2x2/2 MaxPool after such a Conv+Relu (GX_FUSE_RELU_POOL2): the full-size activation is never
+ * written. */
 static smelt_err *fuse_activations(smelt_graph *g)
 {
     int *readers = calloc((size_t)g->n_slots + 1, sizeof *readers);
@@ -410,6 +461,20 @@ static smelt_err *fuse_activations(smelt_graph *g)
                 if (ps->node->n_outputs < 1 || ps->out[0] != src) continue;
                 if (strcmp(ps->node->op, "Conv") == 0 && ps->node->n_outputs == 1 && ps->fuse == GX_FUSE_NONE) {
                     ps->fuse = GX_FUSE_RELU;
+                    ps->out[0] = st->out[0];
+                    g->slots[src].producer = -1;
+                    drop = true;
+                }
+                break;
+            }
+        }
+        if (!drop && strcmp(nd->op, "MaxPool") == 0 && nd->n_inputs == 1 && st->in[0] >= 0 && readers[st->in[0]] == 1 && pool2_fusable(nd)) {
+            int src = st->in[0];
+            for (int p = kept - 1; p >= 0; p--) {
+                gx_step *ps = &g->steps[p];
+                if (ps->node->n_outputs < 1 || ps->out[0] != src) continue;
+                if (strcmp(ps->node->op, "Conv") == 0 && ps->node->n_outputs == 1 && ps->fuse == GX_FUSE_RELU) {
+                    ps->fuse = GX_FUSE_RELU_POOL2;
                     ps->out[0] = st->out[0];
                     g->slots[src].producer = -1;
                     drop = true;
@@ -524,6 +589,7 @@ static smelt_err *plan(smelt_graph *g, const smelt_model *m)
     if (!g->in_scratch || !g->out_scratch) return SMELT_ERR(SMELT_E_NOMEM, "graph: out of memory");
     SMELT_TRY(place_qweights(g));
     SMELT_TRY(fold_constants(g));
+    SMELT_TRY(pack_weights(g));
     SMELT_TRY(fuse_activations(g));
     for (int s = 0; s < g->n_steps; s++)
         for (int k = 0; k < g->steps[s].node->n_outputs; k++) g->slots[g->steps[s].out[k]].producer = s;
@@ -621,7 +687,7 @@ smelt_err *smelt_graph_load(const smelt_model *m, smelt_graph **out)
     if (!g) return SMELT_ERR(SMELT_E_NOMEM, "graph: out of memory");
     /* The executor splits its matrix products over smelt's own thread pool; OpenBLAS threads spinning
      * beside the pool's on the same cores would only slow both down (as in the LLM engine). */
-    openblas_set_num_threads(1);
+    if (openblas_get_num_threads() != 1) openblas_set_num_threads(1);
     smelt_err *err = load(g, m);
     if (err) {
         smelt_graph_free(g);

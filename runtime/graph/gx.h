@@ -45,12 +45,16 @@ typedef struct {
     void *data;
     int buf; /* pool buffer index holding data, -1 for constants and caller inputs */
     const gx_qweight *qw; /* non-NULL for an int8 per-channel weight (dtype i8): see gx_qweight */
+    const float *pk;      /* a constant f32 matrix product weight also packed for gx_gemm_packed
+                             (gemm_packed.h; owned by the graph, made at load), else NULL */
 } gx_tensor;
 
 typedef struct gx_exec gx_exec;
 
-/* An activation fused into a step by the planner (the kernel applies it to its output). */
-enum { GX_FUSE_NONE, GX_FUSE_RELU };
+/* An activation fused into a step by the planner (the kernel applies it to its output).
+ * GX_FUSE_RELU_POOL2: a Relu then a 2x2 stride-2 MaxPool (no pads, floor) on a Conv's output; the
+ * Conv's output is the pooled tensor [N, M, OH/2, OW/2]. */
+enum { GX_FUSE_NONE, GX_FUSE_RELU, GX_FUSE_RELU_POOL2 };
 
 typedef struct {
     const smelt_node *node;

@@ -1,5 +1,5 @@
 /* Convolution and pooling over 1 to 3 spatial dims (NC + spatial): Conv (im2col + sgemm, groups,
- * dilations, strides, pads, auto_pad), MaxPool (with Indices), AveragePool, LpPool,
+ * dilations, strides, pads, auto_pad; stride-1 2-D ones on AVX-512 by conv_direct.c), MaxPool (with Indices), AveragePool, LpPool,
  * GlobalAveragePool, GlobalMaxPool. Spatial dims are handled as (D, H, W) with missing leading dims
  * of size 1, so one code path serves 1-D, 2-D and 3-D. Conv and f32 MaxPool spread images (or
  * channels) over the thread pool; a Relu the planner fused into a Conv is applied as the output
@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "core/threads.h"
+#include "runtime/graph/conv_direct.h"
 #include "runtime/graph/gx.h"
 
 typedef struct {
@@ -302,8 +303,12 @@ static smelt_err *k_conv(gx_call *c)
         if (ks[j] != w->shape[2 + j]) return gx_fail(c, "kernel_shape does not match W");
     geom g;
     SMELT_TRY(geometry(c, x, w->shape + 2, false, &g));
+    /* a fused Relu + 2x2/2 MaxPool (graph_exec.c): the output is the pooled tensor */
+    bool pool2 = c->fuse == GX_FUSE_RELU_POOL2, relu = c->fuse == GX_FUSE_RELU || pool2;
+    if (pool2 && x->ndim != 4) return gx_fail(c, "the fused MaxPool needs a 2-D convolution, not %d-D", x->ndim - 2);
     int64_t shape[GX_MAXD];
     out_shape(x, M, &g, shape);
+    if (pool2) shape[2] /= 2, shape[3] /= 2;
     float *o;
     SMELT_TRY(gx_out(c, 0, SMELT_DT_F32, x->ndim, shape, (void **)&o));
     int64_t Cg = C / group, Mg = M / group, K = Cg * g.k[0] * g.k[1] * g.k[2], npix_out = g.out[0] * g.out[1] * g.out[2];
@@ -319,7 +324,15 @@ static smelt_err *k_conv(gx_call *c)
         gx_dequant(w->qw, w->numel, d);
         wf = d;
     }
-    conv_job j = {&g, x->data, wf, b ? b->data : NULL, o, NULL, N, C, M, group, Cg, Mg, K, npix_in, npix_out, 1, 1, 0, c->fuse == GX_FUSE_RELU,
+    if (g.k[0] == 1 && g.in[0] == 1 && g.out[0] == 1 && g.s[1] == 1 && g.s[2] == 1) {
+        gx_conv2d d = {x->data, wf, b ? b->data : NULL, o, N, group, Cg, Mg, g.in[1], g.in[2], g.k[1], g.k[2], g.d[1], g.d[2],
+                       g.pb[1], g.pe[1], g.pb[2], g.pe[2], g.out[1], g.out[2], relu, pool2};
+        if (gx_conv2d_direct_ok(&d)) return gx_conv2d_direct(c, &d);
+    }
+    float *full = o; /* with a fused pool: the full-size Conv+Relu output, pooled below */
+    if (pool2 && !(full = gx_scratch(c, (size_t)(N * M * npix_out) * sizeof *full)))
+        return SMELT_ERR(SMELT_E_NOMEM, "node '%s' (Conv): out of memory", gx_node_name(c->node));
+    conv_job j = {&g, x->data, wf, b ? b->data : NULL, full, NULL, N, C, M, group, Cg, Mg, K, npix_in, npix_out, 1, 1, 0, relu,
                   false, 0, 0, 0, false, {0}};
     if (g.k[0] == 1 && g.in[0] == 1 && g.s[1] == 1 && g.s[2] == 1) {
         j.padded = true;
@@ -344,6 +357,14 @@ static smelt_err *k_conv(gx_call *c)
     if (!j.scratch) return SMELT_ERR(SMELT_E_NOMEM, "node '%s' (Conv): out of memory", gx_node_name(c->node));
     if (j.parts > 1) smelt_parallel_for(j.parts, 1, conv_part, &j);
     else conv_part(&j, 0, 1);
+    if (pool2) /* Relu'd values: no NaN, no -0, so a plain max is MaxPool's */
+        for (int64_t nc = 0; nc < N * M; nc++)
+            for (int64_t ph = 0; ph < shape[2]; ph++)
+                for (int64_t pw = 0; pw < shape[3]; pw++) {
+                    const float *r0 = full + (nc * g.out[1] + 2 * ph) * g.out[2] + 2 * pw, *r1 = r0 + g.out[2];
+                    float m = r0[0] > r0[1] ? r0[0] : r0[1], m2 = r1[0] > r1[1] ? r1[0] : r1[1];
+                    o[(nc * shape[2] + ph) * shape[3] + pw] = m > m2 ? m : m2;
+                }
     return NULL;
 }
 
@@ -366,6 +387,30 @@ static void clip_window(int64_t base, int64_t k, int64_t d, int64_t n, int64_t *
     if (*lo > *hi) *lo = *hi;
 }
 
+#if defined(__x86_64__) && defined(__GNUC__)
+#include <immintrin.h>
+/* One output row of a 2x2 stride-2 window over input rows r0, r1, 16 outputs a step: each row's
+ * even and odd columns are separated by permutes, then combined in the scalar path's order (first
+ * tap, then a strictly greater one: max_ps(v, acc) is v > acc ? v : acc), so NaN and signed zeros
+ * come out as there. Masked loads never touch memory past the row's 2 * OW inputs. */
+__attribute__((target("avx512f"))) static void maxpool22_row_avx512(const float *r0, const float *r1, float *o, int64_t OW)
+{
+    const __m512i ev = _mm512_set_epi32(30, 28, 26, 24, 22, 20, 18, 16, 14, 12, 10, 8, 6, 4, 2, 0);
+    const __m512i od = _mm512_set_epi32(31, 29, 27, 25, 23, 21, 19, 17, 15, 13, 11, 9, 7, 5, 3, 1);
+    for (int64_t ow = 0; ow < OW; ow += 16) {
+        int64_t n = OW - ow < 16 ? OW - ow : 16, lo = 2 * n < 16 ? 2 * n : 16, hi = 2 * n - lo;
+        __mmask16 ml = (__mmask16)((1u << lo) - 1), mh = (__mmask16)((1u << hi) - 1), mo = (__mmask16)((1u << n) - 1);
+        __m512 a0 = _mm512_maskz_loadu_ps(ml, r0 + 2 * ow), a1 = _mm512_maskz_loadu_ps(mh, r0 + 2 * ow + 16);
+        __m512 b0 = _mm512_maskz_loadu_ps(ml, r1 + 2 * ow), b1 = _mm512_maskz_loadu_ps(mh, r1 + 2 * ow + 16);
+        __m512 acc = _mm512_permutex2var_ps(a0, ev, a1);
+        acc = _mm512_max_ps(_mm512_permutex2var_ps(a0, od, a1), acc);
+        acc = _mm512_max_ps(_mm512_permutex2var_ps(b0, ev, b1), acc);
+        acc = _mm512_max_ps(_mm512_permutex2var_ps(b0, od, b1), acc);
+        _mm512_mask_storeu_ps(o + ow, mo, acc);
+    }
+}
+#endif
+
 static void maxpool_planes(void *ctx, int64_t begin, int64_t end)
 {
     const maxpool_job *j = ctx;
@@ -377,6 +422,18 @@ static void maxpool_planes(void *ctx, int64_t begin, int64_t end)
     for (int64_t nc = begin; nc < end; nc++) {
         const float *x = j->x + nc * npix_in;
         float *o = j->o + nc * npix_out;
+#if defined(__x86_64__) && defined(__GNUC__)
+        static int avx512 = -1; /* decided once (a benign race: the same value) */
+        if (avx512 < 0) avx512 = __builtin_cpu_supports("avx512f") ? 1 : 0;
+        if (k22 && avx512) {
+            for (int64_t od = 0; od < g->out[0]; od++)
+                for (int64_t oh = 0; oh < g->out[1]; oh++, o += g->out[2]) {
+                    const float *r0 = x + (od * g->in[1] + 2 * oh) * g->in[2];
+                    maxpool22_row_avx512(r0, r0 + g->in[2], o, g->out[2]);
+                }
+            continue;
+        }
+#endif
         if (k22) {
             for (int64_t od = 0; od < g->out[0]; od++)
                 for (int64_t oh = 0; oh < g->out[1]; oh++) {

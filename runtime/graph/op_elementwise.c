@@ -48,7 +48,10 @@ enum { B_ADD, B_SUB, B_MUL, B_DIV, B_POW, B_MAX, B_MIN, B_MOD, B_FMOD, B_PRELU, 
         case B_SUB: ROW(T, x - y); break;                                                                 \
         case B_MUL: ROW(T, x * y); break;                                                                 \
         case B_DIV: ROW(T, x / y); break;                                                                 \
-        case B_POW: ROW(T, POW(x, y)); break;                                                             \
+        case B_POW: /* x^2 (RMSNorm's square) is exactly x * x, vectorized; pow is a call an element */  \
+            if (!sb && b[0] == 2) ROW(T, ((void)y, x * x));                                                \
+            else ROW(T, POW(x, y));                                                                       \
+            break;                                                                                        \
         case B_MAX: ROW(T, isnan(x) || isnan(y) ? (T)NAN : (x > y ? x : y)); break;                       \
         case B_MIN: ROW(T, isnan(x) || isnan(y) ? (T)NAN : (x < y ? x : y)); break;                       \
         case B_FMOD: ROW(T, FMOD(x, y)); break;                                                           \

@@ -4,6 +4,7 @@
 #include <cblas.h>
 #include <string.h>
 
+#include "runtime/graph/gemm_packed.h"
 #include "runtime/graph/gx.h"
 
 /* C[M,N] = A[M,K] B[K,N] for integer types (row-major, contiguous). */
@@ -134,6 +135,7 @@ static smelt_err *k_matmul(gx_call *c)
     int es = gx_esize(dt);
     if (Bm.ndim == 2) { /* fold A's batch into M */
         int64_t rows = smelt_shape_numel(ab.ndim, ab.shape) * M;
+        if (b->pk && b->ndim == 2 && dt == SMELT_DT_F32 && rows >= GX_PK_MIN_ROWS) return gx_gemm_packed(c, a->data, K, rows, K, N, b->pk, 1.0f, false, 0.0f, (float *)o, N);
         return mm(c, dt, a->data, b->data, o, rows, N, K);
     }
     int64_t nbatch = smelt_shape_numel(nb, bshape);
@@ -228,6 +230,8 @@ static smelt_err *k_gemm(gx_call *c)
         gx_dequant(qw, b->numel, w);
         bf = w;
     }
+    if (dt == SMELT_DT_F32 && b->pk && !ta && M >= GX_PK_MIN_ROWS)
+        return gx_gemm_packed(c, a->data, a->shape[1], M, K, N, b->pk, (float)alpha, beta != 0, (float)beta, o, N);
     if (dt == SMELT_DT_F32)
         gx_sgemm(ta, tb, M, N, K, (float)alpha, a->data, a->shape[1], bf, b->shape[1], (float)beta, o, N);
     else

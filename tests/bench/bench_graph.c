@@ -1,15 +1,18 @@
 /* ONNX Runtime side by side: the two ONNX fixtures run by smelt's graph executor and by ONNX
  * Runtime (tests/bench/ort_run.js) on the same inputs, in one benchmark run.
  *   bench_graph prepare DIR         writes the cases' inputs and DIR/cases.json
- *   bench_graph report DIR RUNS     times smelt on every case (one warm-up, RUNS runs), reads ONNX
- *                                   Runtime's outputs and timings, prints max |difference| and the
- *                                   latency ratio (min and median; ratio < 1: smelt is faster)
+ *   bench_graph report DIR RUNS [CASE...]
+ *                                   times smelt on every case (or the named ones: profiling one
+ *                                   case under perf) (one warm-up, RUNS runs), reads ONNX Runtime's
+ *                                   outputs and timings, prints max |difference| and the latency
+ *                                   ratio (min and median; ratio < 1: smelt is faster)
  * Cases: fashion-cnn at batch 1 and 64 (images from a fixed-seed generator, normalized like the
  * training data), tiny-llama at 32 and 256 tokens (ids of the prose val text). The *_int8 rows run
  * the same model quantized by `smelt quant --scheme w8` (quant/quantize_graph.h) on the same
  * inputs, against ONNX Runtime on the float model: max |diff| there is the quantization's. */
 #define _POSIX_C_SOURCE 200809L
 #include <math.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -120,7 +123,7 @@ static int cmp_d(const void *a, const void *b)
     return x < y ? -1 : x > y;
 }
 
-static int report(const char *dir, int runs)
+static int report(const char *dir, int runs, char **only, int n_only)
 {
     char *tp = case_path(dir, "ort/", "timings", ".json");
     json_t *ort_t = json_load_file(tp, 0, NULL);
@@ -134,6 +137,9 @@ static int report(const char *dir, int runs)
     printf("%-20s %12s %12s %12s %12s %9s %9s %11s\n", "case", "smelt min", "smelt med", "ORT min", "ORT med", "min ratio", "med ratio", "max |diff|");
     for (int i = 0; i < N_CASES; i++) {
         const bench_case *c = &cases[i];
+        bool wanted = n_only == 0;
+        for (int k = 0; k < n_only; k++) wanted |= strcmp(only[k], c->name) == 0;
+        if (!wanted) continue;
         smelt_model *m = NULL;
         smelt_graph *g = NULL;
         smelt_err *err = onnx_read(c->model, &m);
@@ -152,7 +158,7 @@ static int report(const char *dir, int runs)
         free(ip);
         smelt_tensor t = {.name = (char *)c->input, .dtype = c->is_ids ? SMELT_DT_I64 : SMELT_DT_F32, .ndim = c->ndim, .data = in, .nbytes = len};
         memcpy(t.shape, c->shape, sizeof c->shape);
-        double ms[64];
+        double *ms = malloc((size_t)runs * sizeof *ms);
         smelt_tensor *outs = NULL;
         int n_outs = 0;
         for (int r = -1; !err && r < runs; r++) {
@@ -180,6 +186,7 @@ static int report(const char *dir, int runs)
         qsort(om, (size_t)on, sizeof *om, cmp_d);
         printf("%-20s %9.3f ms %9.3f ms %9.3f ms %9.3f ms %9.2f %9.2f %11.2e\n", c->name, ms[0], ms[runs / 2], om[0], om[on / 2], ms[0] / om[0],
                ms[runs / 2] / om[on / 2], diff);
+        free(ms);
         free(ref);
         free(in);
         smelt_graph_outputs_free(outs, n_outs);
@@ -193,10 +200,10 @@ static int report(const char *dir, int runs)
 int main(int argc, char **argv)
 {
     if (argc == 3 && strcmp(argv[1], "prepare") == 0) return prepare(argv[2]);
-    if (argc == 4 && strcmp(argv[1], "report") == 0) {
+    if (argc >= 4 && strcmp(argv[1], "report") == 0) {
         int runs = atoi(argv[3]);
-        return report(argv[2], runs < 1 || runs > 64 ? 9 : runs);
+        return report(argv[2], runs < 1 || runs > 100000 ? 9 : runs, argv + 4, argc - 4);
     }
-    fprintf(stderr, "usage: bench_graph prepare DIR | bench_graph report DIR RUNS\n");
+    fprintf(stderr, "usage: bench_graph prepare DIR | bench_graph report DIR RUNS [CASE...]\n");
     return 2;
 }

@@ -15,4 +15,8 @@ if [ ! -d "$npmdir/node_modules/onnxruntime-node" ]; then
 fi
 "$build/bench_graph" prepare "$dir"
 NODE_PATH="$PWD/$npmdir/node_modules" node tests/bench/ort_run.js "$dir" "$runs"
-"$build/bench_graph" report "$dir" "$runs"
+# OpenBLAS starts its own threads at load, and openblas_set_num_threads(1) (smelt_graph_load) leaves
+# them spinning in sched_yield for ~0.1 s, on the cores smelt's pool needs: the short cases would time
+# that transient, not the executor. Without threads of its own OpenBLAS runs exactly as it does
+# inside the executor (single-threaded sgemm on smelt's pool).
+OPENBLAS_NUM_THREADS=1 "$build/bench_graph" report "$dir" "$runs"

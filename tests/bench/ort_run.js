@@ -2,6 +2,8 @@
 // DIR/cases.json, one warm-up run, then RUNS timed runs; writes the output of the last run to
 // DIR/ort/NAME.out.bin and every run's milliseconds to DIR/ort/timings.json.
 // Usage: node ort_run.js DIR RUNS   (onnxruntime-node resolved from NODE_PATH)
+// ORT_THREADS=N sets ONNX Runtime's intra-op threads (default: its own choice, one per core), e.g. to
+// match SMELT_THREADS when both run pinned to a subset of a larger machine's cores.
 'use strict';
 const fs = require('fs');
 const path = require('path');
@@ -14,8 +16,11 @@ async function main() {
   fs.mkdirSync(path.join(dir, 'ort'), { recursive: true });
   const timings = {};
   const sessions = {};
+  const opts = { executionMode: 'sequential' };
+  const threads = parseInt(process.env.ORT_THREADS || '0', 10);
+  if (threads > 0) opts.intraOpNumThreads = threads;
   for (const c of cases) {
-    if (!sessions[c.model]) sessions[c.model] = await ort.InferenceSession.create(c.model, { executionMode: 'sequential' });
+    if (!sessions[c.model]) sessions[c.model] = await ort.InferenceSession.create(c.model, opts);
     const s = sessions[c.model];
     const raw = fs.readFileSync(path.join(dir, c.name + '.in.bin'));
     const buf = raw.buffer.slice(raw.byteOffset, raw.byteOffset + raw.byteLength);
