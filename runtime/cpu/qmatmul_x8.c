@@ -1,0 +1,104 @@
+/* Products with int8 activations: choosing the kernels by CPU features, quantizing x once a call
+ * into the kernels' layout (block scales a lane, lane sums), and spreading weight rows over the
+ * thread pool. */
+#include "runtime/cpu/qmatmul_x8.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/threads.h"
+
+const qx_kernels *qx_kernels_best(void)
+{
+    static const qx_kernels *best; /* decided once; a benign race (same value) */
+    if (best) return best;
+    const char *force = getenv("SMELT_KERNELS");
+    const qx_kernels *k = NULL;
+    if (force && strcmp(force, "ref") == 0) k = qx_kernels_ref();
+    else if (force && strcmp(force, "avx2") == 0) k = qx_kernels_avx2();
+    if (!k) k = qx_kernels_vnni();
+    if (!k) k = qx_kernels_avx2();
+    if (!k) k = qx_kernels_ref();
+    best = k;
+    return k;
+}
+
+bool qmat_x8_supported(const qmat *w)
+{
+    if (w->bits == 8) return true;
+    return w->bits == 4 && (w->group == 32 || w->group == 64 || (w->group > 0 && w->group % 128 == 0)) && w->cols % w->group == 0;
+}
+
+bool qmat_x8_wanted(void)
+{
+    const char *a = getenv("SMELT_QMAT_ACT");
+    return !(a && strcmp(a, "f32") == 0);
+}
+
+void qxvec_free(qxvec *v)
+{
+    free(v->buf);
+    v->buf = NULL;
+}
+
+bool qxvec_make(qxvec *v, const qx_kernels *k, const float *x, int T, int cols, int bits)
+{
+    if (!k) k = qx_kernels_best();
+    int cols_p = (cols + QX_CHUNK - 1) / QX_CHUNK * QX_CHUNK, nb = cols_p / QX_BLOCK, lanes = cols_p / (bits == 4 ? 8 : 4);
+    size_t n_q = (size_t)T * cols_p, n_s = (size_t)T * nb, n_l = (size_t)T * lanes;
+    /* floats and ints first (aligned by malloc), then the bytes, then a row of scratch */
+    char *buf = malloc(n_s * sizeof(float) + n_l * sizeof(float) + n_l * sizeof(int32_t) + n_q + (size_t)cols_p);
+    if (!buf) return false;
+    *v = (qxvec){T, bits, cols, cols_p, lanes, NULL, NULL, NULL, NULL, buf};
+    v->s = (float *)buf;
+    v->lane = v->s + n_s;
+    v->nsum = (int32_t *)(v->lane + n_l);
+    v->q = (int8_t *)(v->nsum + n_l);
+    int8_t *tmp = v->q + n_q;
+    int cols_lane = bits == 4 ? 8 : 4, lanes_block = QX_BLOCK / cols_lane;
+    for (int t = 0; t < T; t++) {
+        const float *xt = x + (size_t)t * cols;
+        int8_t *q = v->q + (size_t)t * cols_p, *plain = bits == 4 ? tmp : q;
+        float *s = v->s + (size_t)t * nb, *lane = v->lane + (size_t)t * lanes;
+        k->quant(xt, cols, cols_p, plain, s);
+        for (int i = 0; i < lanes; i++) lane[i] = s[i / lanes_block];
+        if (bits != 4) continue;
+        int32_t *nsum = v->nsum + (size_t)t * lanes;
+        for (int i = 0; i < lanes; i++) {
+            int32_t sum = 0;
+            for (int c = 8 * i; c < 8 * i + 8; c++) sum += plain[c];
+            nsum[i] = -sum;
+        }
+        for (int c0 = 0; c0 < cols_p; c0 += QX_CHUNK)
+            for (int j = 0; j < QX_CHUNK / 2; j++) q[c0 + j] = plain[c0 + 2 * j], q[c0 + 64 + j] = plain[c0 + 2 * j + 1];
+    }
+    return true;
+}
+
+typedef struct {
+    const qx_kernels *k;
+    const qmat *w;
+    const qxvec *x;
+    float *y;
+} rows_job;
+
+static void rows_range(void *ctx, int64_t begin, int64_t end)
+{
+    const rows_job *j = ctx;
+    (j->w->bits == 8 ? j->k->rows8 : j->k->rows4)(j->w, (int)begin, (int)end, j->x, j->y);
+}
+
+bool qmat_mul_x8_with(const qx_kernels *k, const qmat *w, const float *x, int T, float *y)
+{
+    if (T > QMAT_MAX_T || !qmat_x8_supported(w)) return qmat_mul(w, x, T, y);
+    if (!k) k = qx_kernels_best();
+    qxvec v;
+    if (!qxvec_make(&v, k, x, T, w->cols, w->bits)) return false;
+    rows_job j = {k, w, &v, y};
+    /* one contiguous share of rows a thread: each core streams its own part of the weights */
+    smelt_parallel_for(w->rows, 16, rows_range, &j);
+    qxvec_free(&v);
+    return true;
+}
+
+bool qmat_mul_x8(const qmat *w, const float *x, int T, float *y) { return qmat_mul_x8_with(NULL, w, x, T, y); }

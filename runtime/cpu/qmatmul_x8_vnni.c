@@ -1,0 +1,164 @@
+/* AVX-512 VNNI kernels of the int8-activation products (qmatmul_x8.h). 4-bit: one 64-byte load
+ * is 128 columns of a weight row; the low and high nibbles (and + shift, no shuffle) meet the even
+ * and odd halves of x's chunk in two vpdpbusd (u8 weights x s8 activations), the accumulator
+ * starting at -z * (the lane's activation sum) so the zero point costs nothing in the loop; one
+ * conversion to float and one FMA a chunk apply the 16 lanes' block scales times the group scales.
+ * int8: vpdpbusd wants unsigned bytes first, so it takes |w| and x with w's sign. Each row of x
+ * (up to QMAT_MAX_T) keeps its own accumulator and shares the unpacked weights. */
+#include "runtime/cpu/qmatmul_x8.h"
+
+#if defined(__x86_64__) && defined(__GNUC__)
+#include <immintrin.h>
+#include <stddef.h>
+
+#define TARGET __attribute__((target("avx512f,avx512bw,avx512vl,avx512vnni,fma")))
+#define INLINE TARGET static inline __attribute__((always_inline))
+
+/* the rule of qmatmul_x8.h on 16 floats at a time (cvtps rounds half to even like nearbyintf);
+ * a block past cols is read through a zero mask */
+TARGET static void quant_vnni(const float *x, int cols, int cols_p, int8_t *q, float *s)
+{
+    const __m512 lim = _mm512_set1_ps(127.0f), nlim = _mm512_set1_ps(-127.0f);
+    for (int b = 0; b < cols_p / QX_BLOCK; b++) {
+        int c0 = b * QX_BLOCK, n = cols - c0 < 0 ? 0 : cols - c0 > QX_BLOCK ? QX_BLOCK : cols - c0;
+        __mmask16 m0 = (__mmask16)(n >= 16 ? 0xffff : (1u << n) - 1), m1 = (__mmask16)(n >= 32 ? 0xffff : n > 16 ? (1u << (n - 16)) - 1 : 0);
+        __m512 a = _mm512_maskz_loadu_ps(m0, x + c0), c = _mm512_maskz_loadu_ps(m1, x + c0 + 16);
+        float amax = _mm512_reduce_max_ps(_mm512_max_ps(_mm512_abs_ps(a), _mm512_abs_ps(c)));
+        __m512 inv = _mm512_set1_ps(amax > 0 ? 127.0f / amax : 0.0f);
+        __m512i qa = _mm512_cvtps_epi32(_mm512_min_ps(_mm512_max_ps(_mm512_mul_ps(a, inv), nlim), lim));
+        __m512i qc = _mm512_cvtps_epi32(_mm512_min_ps(_mm512_max_ps(_mm512_mul_ps(c, inv), nlim), lim));
+        _mm_storeu_si128((__m128i *)(q + c0), _mm512_cvtepi32_epi8(qa));
+        _mm_storeu_si128((__m128i *)(q + c0 + 16), _mm512_cvtepi32_epi8(qc));
+        s[b] = amax / 127.0f;
+    }
+}
+
+/* int8 weights: 64 columns a step; an int32 lane sums 4 columns, lane scales from x->lane */
+INLINE void rows8_t(const qmat *w, int r0, int r1, const qxvec *x, float *y, const int T)
+{
+    int n = w->cols, cp = x->cols_p, L = x->lanes;
+    const __m512i zero = _mm512_setzero_si512();
+    for (int r = r0; r < r1; r++) {
+        const int8_t *wq = (const int8_t *)w->q + (size_t)r * n;
+        __m512 accf[QMAT_MAX_T];
+        for (int t = 0; t < T; t++) accf[t] = _mm512_setzero_ps();
+        for (int c = 0; c < n; c += 64) {
+            __m512i wv = n - c >= 64 ? _mm512_loadu_si512((const void *)(wq + c)) : _mm512_maskz_loadu_epi8(((__mmask64)1 << (n - c)) - 1, wq + c);
+            __m512i aw = _mm512_abs_epi8(wv); /* -128 -> 0x80, which is 128 as the unsigned operand */
+            __mmask64 neg = _mm512_movepi8_mask(wv);
+            for (int t = 0; t < T; t++) {
+                __m512i xv = _mm512_loadu_si512((const void *)(x->q + (size_t)t * cp + c));
+                xv = _mm512_mask_sub_epi8(xv, neg, zero, xv); /* |x| <= 127: no overflow */
+                __m512i acc = _mm512_dpbusd_epi32(zero, aw, xv);
+                accf[t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(acc), _mm512_loadu_ps(x->lane + (size_t)t * L + c / 4), accf[t]);
+            }
+        }
+        for (int t = 0; t < T; t++) y[(size_t)t * w->rows + r] = _mm512_reduce_add_ps(accf[t]) * w->scale[r];
+    }
+}
+
+/* A per-group value over the 16 lanes of a 128-column chunk (lane k: columns 8k .. 8k + 7):
+ * gc 0: one group (G a multiple of 128); 1: two (G = 64); 2: four (G = 32); n of them present */
+INLINE __m512i spread_idx(int gc)
+{
+    return gc == 1 ? _mm512_setr_epi32(0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 1, 1, 1, 1) : _mm512_setr_epi32(0, 0, 0, 0, 1, 1, 1, 1, 2, 2, 2, 2, 3, 3, 3, 3);
+}
+
+INLINE __m512 spread_ps(const float *v, int n, int gc)
+{
+    if (gc == 0) return _mm512_set1_ps(v[0]);
+    return _mm512_permutexvar_ps(spread_idx(gc), _mm512_maskz_loadu_ps((__mmask16)((1u << n) - 1), v));
+}
+
+INLINE __m512i spread_u8(const uint8_t *v, int n, int gc)
+{
+    if (gc == 0) return _mm512_set1_epi32(v[0]);
+    return _mm512_permutexvar_epi32(spread_idx(gc), _mm512_cvtepu8_epi32(_mm_maskz_loadu_epi8((__mmask16)((1u << n) - 1), v)));
+}
+
+INLINE void rows4_t(const qmat *w, int r0, int r1, const qxvec *x, float *y, const int T, const int gc, const int asym)
+{
+    int n = w->cols, G = w->group, ng = n / G, cp = x->cols_p, L = x->lanes, per = gc == 0 ? 1 : gc == 1 ? 2 : 4;
+    const __m512i m15 = _mm512_set1_epi8(15), flip = _mm512_set1_epi8((char)0x88);
+    for (int r = r0; r < r1; r++) {
+        const uint8_t *wq = (const uint8_t *)w->q + (size_t)r * (n / 2);
+        const float *sc = w->scale + (size_t)r * ng;
+        const uint8_t *zr = asym ? w->zero + (size_t)r * ng : NULL;
+        __m512 accf[QMAT_MAX_T];
+        for (int t = 0; t < T; t++) accf[t] = _mm512_setzero_ps();
+        for (int c = 0; c < n; c += QX_CHUNK) {
+            int nbytes = (n - c) / 2;
+            __m512i wv = nbytes >= 64 ? _mm512_loadu_si512((const void *)(wq + c / 2)) : _mm512_maskz_loadu_epi8(((__mmask64)1 << nbytes) - 1, wq + c / 2);
+            if (!asym) wv = _mm512_xor_si512(wv, flip); /* two's complement nibble -> q + 8 */
+            __m512i lo = _mm512_and_si512(wv, m15), hi = _mm512_and_si512(_mm512_srli_epi16(wv, 4), m15);
+            int g0 = c / G, gn = ng - g0 < per ? ng - g0 : per;
+            __m512 swv = spread_ps(sc + g0, gn, gc);
+            __m512i zv = asym ? spread_u8(zr + g0, gn, gc) : _mm512_setzero_si512();
+            for (int t = 0; t < T; t++) {
+                const int8_t *xq = x->q + (size_t)t * cp + c;
+                __m512i ns = _mm512_loadu_si512((const void *)(x->nsum + (size_t)t * L + c / 8));
+                __m512i acc = asym ? _mm512_mullo_epi32(zv, ns) : _mm512_slli_epi32(ns, 3);
+                acc = _mm512_dpbusd_epi32(acc, lo, _mm512_loadu_si512((const void *)xq));
+                acc = _mm512_dpbusd_epi32(acc, hi, _mm512_loadu_si512((const void *)(xq + 64)));
+                __m512 ls = _mm512_mul_ps(_mm512_loadu_ps(x->lane + (size_t)t * L + c / 8), swv);
+                accf[t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(acc), ls, accf[t]);
+            }
+        }
+        for (int t = 0; t < T; t++) y[(size_t)t * w->rows + r] = _mm512_reduce_add_ps(accf[t]);
+    }
+}
+
+/* one specialization a row count of x (the accumulators stay in registers) */
+#define BY_T(CALL)             \
+    switch (x->T) {            \
+    case 1: CALL(1); break;    \
+    case 2: CALL(2); break;    \
+    case 3: CALL(3); break;    \
+    case 4: CALL(4); break;    \
+    case 5: CALL(5); break;    \
+    case 6: CALL(6); break;    \
+    case 7: CALL(7); break;    \
+    default: CALL(8); break;   \
+    }
+
+TARGET static void rows8_vnni(const qmat *w, int r0, int r1, const qxvec *x, float *y)
+{
+#define R8(T_) rows8_t(w, r0, r1, x, y, T_)
+    BY_T(R8)
+#undef R8
+}
+
+#define R4S0(T_) rows4_t(w, r0, r1, x, y, T_, 0, 0)
+#define R4S1(T_) rows4_t(w, r0, r1, x, y, T_, 1, 0)
+#define R4S2(T_) rows4_t(w, r0, r1, x, y, T_, 2, 0)
+#define R4A0(T_) rows4_t(w, r0, r1, x, y, T_, 0, 1)
+#define R4A1(T_) rows4_t(w, r0, r1, x, y, T_, 1, 1)
+#define R4A2(T_) rows4_t(w, r0, r1, x, y, T_, 2, 1)
+
+TARGET static void rows4_vnni(const qmat *w, int r0, int r1, const qxvec *x, float *y)
+{
+    int gc = w->group == 32 ? 2 : w->group == 64 ? 1 : 0;
+    if (!w->zero) {
+        if (gc == 0) BY_T(R4S0)
+        else if (gc == 1) BY_T(R4S1)
+        else BY_T(R4S2)
+    } else {
+        if (gc == 0) BY_T(R4A0)
+        else if (gc == 1) BY_T(R4A1)
+        else BY_T(R4A2)
+    }
+}
+
+const qx_kernels *qx_kernels_vnni(void)
+{
+    static const qx_kernels k = {"avx512vnni", quant_vnni, rows8_vnni, rows4_vnni};
+    __builtin_cpu_init();
+    if (!(__builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") && __builtin_cpu_supports("avx512vl") &&
+          __builtin_cpu_supports("avx512vnni")))
+        return NULL;
+    return &k;
+}
+
+#else
+const qx_kernels *qx_kernels_vnni(void) { return NULL; }
+#endif
