@@ -76,6 +76,7 @@ INLINE void rows8_t(const qmat *w, int r0, int r1, const qxvec *x, float *y, con
                 wv = _mm256_loadu_si256((const __m256i *)tail);
             }
             __m256i aw = _mm256_abs_epi8(wv); /* -128 -> 0x80, which is 128 as the unsigned operand */
+#pragma GCC unroll 8
             for (int t = 0; t < T; t++) {
                 __m256i xv = _mm256_sign_epi8(_mm256_loadu_si256((const __m256i *)(x->q + (size_t)t * cp + c)), wv);
                 __m256i acc = _mm256_madd_epi16(_mm256_maddubs_epi16(aw, xv), ones);
@@ -86,18 +87,16 @@ INLINE void rows8_t(const qmat *w, int r0, int r1, const qxvec *x, float *y, con
     }
 }
 
-/* a per-group value over the 8 lanes of 64 columns starting at column c (lane k: columns
- * c + 8k .. c + 8k + 7): one group, or two of 32 (the second may lie past the row's end) */
-INLINE __m256 spread_ps(const float *v, int c, int G, int ng)
+/* a per-group value over the 8 lanes of 64 columns (lane k: columns 8k .. 8k + 7) starting in
+ * group g: one group, or two of 32 (the second may lie past the row's end) */
+INLINE __m256 spread_ps(const float *v, int g, int G, int ng)
 {
-    int g = c / G;
     if (G != 32) return _mm256_set1_ps(v[g]);
     return _mm256_setr_m128(_mm_set1_ps(v[g]), _mm_set1_ps(v[g + 1 < ng ? g + 1 : g]));
 }
 
-INLINE __m256i spread_u8(const uint8_t *v, int c, int G, int ng)
+INLINE __m256i spread_u8(const uint8_t *v, int g, int G, int ng)
 {
-    int g = c / G;
     if (G != 32) return _mm256_set1_epi32(v[g]);
     return _mm256_setr_m128i(_mm_set1_epi32(v[g]), _mm_set1_epi32(v[g + 1 < ng ? g + 1 : g]));
 }
@@ -112,14 +111,18 @@ INLINE void rows4_t(const qmat *w, int r0, int r1, const qxvec *x, float *y, con
         const uint8_t *zr = asym ? w->zero + (size_t)r * ng : NULL;
         __m256 accf[QMAT_MAX_T];
         for (int t = 0; t < T; t++) accf[t] = _mm256_setzero_ps();
-        for (int c = 0; c < n; c += 64) { /* half a chunk: 32 bytes */
+        /* g: the group at column c, off: c's place in it (no division in the loop) */
+        for (int c = 0, g = 0, off = 0; c < n; c += 64) { /* half a chunk: 32 bytes */
             int h = (c / 64) & 1, c0 = c - 64 * h; /* the chunk's first column */
             __m256i wv = n - c >= 64 ? _mm256_loadu_si256((const __m256i *)(wq + c / 2))
                                      : _mm256_inserti128_si256(_mm256_setzero_si256(), _mm_loadu_si128((const __m128i *)(wq + c / 2)), 0);
             if (!asym) wv = _mm256_xor_si256(wv, flip); /* two's complement nibble -> q + 8 */
             __m256i lo = _mm256_and_si256(wv, m15), hi = _mm256_and_si256(_mm256_srli_epi16(wv, 4), m15);
-            __m256 swv = spread_ps(sc, c, G, ng);
-            __m256i zv = asym ? spread_u8(zr, c, G, ng) : _mm256_setzero_si256();
+            __m256 swv = spread_ps(sc, g, G, ng);
+            __m256i zv = asym ? spread_u8(zr, g, G, ng) : _mm256_setzero_si256();
+            if (G == 32) g += 2;
+            else if ((off += 64) == G) off = 0, g++;
+#pragma GCC unroll 8
             for (int t = 0; t < T; t++) {
                 const int8_t *xq = x->q + (size_t)t * cp + c0 + 32 * h;
                 __m256i p = _mm256_add_epi16(_mm256_maddubs_epi16(lo, _mm256_loadu_si256((const __m256i *)xq)),

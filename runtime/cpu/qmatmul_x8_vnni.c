@@ -33,19 +33,24 @@ TARGET static void quant_vnni(const float *x, int cols, int cols_p, int8_t *q, f
     }
 }
 
+#include <stdlib.h>
+static int pf_dist(void) { static int d = -1; if (d < 0) { const char *e = getenv("PFD"); d = e ? atoi(e) : 0; } return d; }
 /* int8 weights: 64 columns a step; an int32 lane sums 4 columns, lane scales from x->lane */
 INLINE void rows8_t(const qmat *w, int r0, int r1, const qxvec *x, float *y, const int T)
 {
     int n = w->cols, cp = x->cols_p, L = x->lanes;
     const __m512i zero = _mm512_setzero_si512();
+    int pfd = pf_dist();
     for (int r = r0; r < r1; r++) {
         const int8_t *wq = (const int8_t *)w->q + (size_t)r * n;
         __m512 accf[QMAT_MAX_T];
         for (int t = 0; t < T; t++) accf[t] = _mm512_setzero_ps();
         for (int c = 0; c < n; c += 64) {
+            if (pfd) _mm_prefetch((const char *)(wq + c) + pfd, _MM_HINT_T0);
             __m512i wv = n - c >= 64 ? _mm512_loadu_si512((const void *)(wq + c)) : _mm512_maskz_loadu_epi8(((__mmask64)1 << (n - c)) - 1, wq + c);
             __m512i aw = _mm512_abs_epi8(wv); /* -128 -> 0x80, which is 128 as the unsigned operand */
             __mmask64 neg = _mm512_movepi8_mask(wv);
+#pragma GCC unroll 8
             for (int t = 0; t < T; t++) {
                 __m512i xv = _mm512_loadu_si512((const void *)(x->q + (size_t)t * cp + c));
                 xv = _mm512_mask_sub_epi8(xv, neg, zero, xv); /* |x| <= 127: no overflow */
@@ -80,20 +85,27 @@ INLINE void rows4_t(const qmat *w, int r0, int r1, const qxvec *x, float *y, con
 {
     int n = w->cols, G = w->group, ng = n / G, cp = x->cols_p, L = x->lanes, per = gc == 0 ? 1 : gc == 1 ? 2 : 4;
     const __m512i m15 = _mm512_set1_epi8(15), flip = _mm512_set1_epi8((char)0x88);
+    int pfd = pf_dist();
     for (int r = r0; r < r1; r++) {
         const uint8_t *wq = (const uint8_t *)w->q + (size_t)r * (n / 2);
         const float *sc = w->scale + (size_t)r * ng;
         const uint8_t *zr = asym ? w->zero + (size_t)r * ng : NULL;
         __m512 accf[QMAT_MAX_T];
         for (int t = 0; t < T; t++) accf[t] = _mm512_setzero_ps();
-        for (int c = 0; c < n; c += QX_CHUNK) {
+        /* g0: the group at the chunk's first column, off: that column's place in it (no division
+         * in the loop: G is only known at run time) */
+        for (int c = 0, g0 = 0, off = 0; c < n; c += QX_CHUNK) {
             int nbytes = (n - c) / 2;
+            if (pfd) _mm_prefetch((const char *)(wq + c / 2) + pfd, _MM_HINT_T0);
             __m512i wv = nbytes >= 64 ? _mm512_loadu_si512((const void *)(wq + c / 2)) : _mm512_maskz_loadu_epi8(((__mmask64)1 << nbytes) - 1, wq + c / 2);
             if (!asym) wv = _mm512_xor_si512(wv, flip); /* two's complement nibble -> q + 8 */
             __m512i lo = _mm512_and_si512(wv, m15), hi = _mm512_and_si512(_mm512_srli_epi16(wv, 4), m15);
-            int g0 = c / G, gn = ng - g0 < per ? ng - g0 : per;
+            int gn = ng - g0 < per ? ng - g0 : per;
             __m512 swv = spread_ps(sc + g0, gn, gc);
             __m512i zv = asym ? spread_u8(zr + g0, gn, gc) : _mm512_setzero_si512();
+            if (gc != 0) g0 += per;
+            else if ((off += QX_CHUNK) == G) off = 0, g0++;
+#pragma GCC unroll 8
             for (int t = 0; t < T; t++) {
                 const int8_t *xq = x->q + (size_t)t * cp + c;
                 __m512i ns = _mm512_loadu_si512((const void *)(x->nsum + (size_t)t * L + c / 8));
