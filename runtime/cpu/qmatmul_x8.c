@@ -3,6 +3,7 @@
  * thread pool. */
 #include "runtime/cpu/qmatmul_x8.h"
 
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -47,13 +48,14 @@ bool qxvec_make(qxvec *v, const qx_kernels *k, const float *x, int T, int cols, 
     int cols_p = (cols + QX_CHUNK - 1) / QX_CHUNK * QX_CHUNK, nb = cols_p / QX_BLOCK, lanes = cols_p / (bits == 4 ? 8 : 4);
     size_t n_q = (size_t)T * cols_p, n_s = (size_t)T * nb, n_l = (size_t)T * lanes;
     /* floats and ints first (aligned by malloc), then the bytes, then a row of scratch */
-    char *buf = malloc(n_s * sizeof(float) + n_l * sizeof(float) + n_l * sizeof(int32_t) + n_q + (size_t)cols_p);
+    char *buf = malloc(n_s * sizeof(float) + n_l * sizeof(float) + 2 * n_l * sizeof(int32_t) + n_q + (size_t)cols_p);
     if (!buf) return false;
-    *v = (qxvec){T, bits, cols, cols_p, lanes, NULL, NULL, NULL, NULL, buf};
+    *v = (qxvec){T, bits, cols, cols_p, lanes, NULL, NULL, NULL, NULL, NULL, buf};
     v->s = (float *)buf;
     v->lane = v->s + n_s;
     v->nsum = (int32_t *)(v->lane + n_l);
-    v->q = (int8_t *)(v->nsum + n_l);
+    v->nsum8 = v->nsum + n_l;
+    v->q = (int8_t *)(v->nsum8 + n_l);
     int8_t *tmp = v->q + n_q;
     int cols_lane = bits == 4 ? 8 : 4, lanes_block = QX_BLOCK / cols_lane;
     for (int t = 0; t < T; t++) {
@@ -63,11 +65,12 @@ bool qxvec_make(qxvec *v, const qx_kernels *k, const float *x, int T, int cols, 
         k->quant(xt, cols, cols_p, plain, s);
         for (int i = 0; i < lanes; i++) lane[i] = s[i / lanes_block];
         if (bits != 4) continue;
-        int32_t *nsum = v->nsum + (size_t)t * lanes;
+        int32_t *nsum = v->nsum + (size_t)t * lanes, *nsum8 = v->nsum8 + (size_t)t * lanes;
         for (int i = 0; i < lanes; i++) {
             int32_t sum = 0;
             for (int c = 8 * i; c < 8 * i + 8; c++) sum += plain[c];
             nsum[i] = -sum;
+            nsum8[i] = -8 * sum;
         }
         for (int c0 = 0; c0 < cols_p; c0 += QX_CHUNK)
             for (int j = 0; j < QX_CHUNK / 2; j++) q[c0 + j] = plain[c0 + 2 * j], q[c0 + 64 + j] = plain[c0 + 2 * j + 1];
@@ -75,17 +78,32 @@ bool qxvec_make(qxvec *v, const qx_kernels *k, const float *x, int T, int cols, 
     return true;
 }
 
+/* Rows are handed out in blocks from a shared counter rather than one fixed share a thread: on a
+ * machine shared with other work a thread that starts late (or is preempted) takes fewer blocks
+ * instead of holding the product up; a block (at least ROWS_BLOCK_BYTES of weights) is long
+ * enough for the memory prefetchers to stream it. */
+#define ROWS_BLOCK_BYTES (64 << 10)
+
 typedef struct {
     const qx_kernels *k;
     const qmat *w;
     const qxvec *x;
     float *y;
+    int blk, n_blk;
+    atomic_int next;
 } rows_job;
 
-static void rows_range(void *ctx, int64_t begin, int64_t end)
+static void rows_blocks(void *ctx, int64_t begin, int64_t end)
 {
-    const rows_job *j = ctx;
-    (j->w->bits == 8 ? j->k->rows8 : j->k->rows4)(j->w, (int)begin, (int)end, j->x, j->y);
+    (void)begin, (void)end;
+    rows_job *j = ctx;
+    qx_rows_fn fn = j->w->bits == 8 ? j->k->rows8 : j->k->rows4;
+    for (;;) {
+        int b = atomic_fetch_add_explicit(&j->next, 1, memory_order_relaxed);
+        if (b >= j->n_blk) return;
+        int r0 = b * j->blk, r1 = r0 + j->blk < j->w->rows ? r0 + j->blk : j->w->rows;
+        fn(j->w, r0, r1, j->x, j->y);
+    }
 }
 
 bool qmat_mul_x8_with(const qx_kernels *k, const qmat *w, const float *x, int T, float *y)
@@ -94,9 +112,12 @@ bool qmat_mul_x8_with(const qx_kernels *k, const qmat *w, const float *x, int T,
     if (!k) k = qx_kernels_best();
     qxvec v;
     if (!qxvec_make(&v, k, x, T, w->cols, w->bits)) return false;
-    rows_job j = {k, w, &v, y};
-    /* one contiguous share of rows a thread: each core streams its own part of the weights */
-    smelt_parallel_for(w->rows, 16, rows_range, &j);
+    size_t row_bytes = w->bits == 8 ? (size_t)w->cols : (size_t)w->cols / 2;
+    int blk = (int)(ROWS_BLOCK_BYTES / row_bytes);
+    blk = blk < 16 ? 16 : blk;
+    rows_job j = {k, w, &v, y, blk, (w->rows + blk - 1) / blk, 0};
+    int threads = smelt_thread_count();
+    smelt_parallel_for(j.n_blk < threads ? j.n_blk : threads, 1, rows_blocks, &j);
     qxvec_free(&v);
     return true;
 }

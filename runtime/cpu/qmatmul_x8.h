@@ -50,6 +50,7 @@ typedef struct {
     float *s;      /* [T][cols_p / QX_BLOCK] block scales (0 for an all-zero or padding block) */
     float *lane;   /* [T][lanes] the block scale of each lane */
     int32_t *nsum; /* 4-bit: [T][lanes] minus the sum of q over each lane's 8 columns */
+    int32_t *nsum8; /* 4-bit: [T][lanes] 8 * nsum (the symmetric zero point's term, ready) */
     void *buf;     /* owns all of the above */
 } qxvec;
 

@@ -12,6 +12,8 @@
 
 #define TARGET __attribute__((target("avx2,fma")))
 #define INLINE TARGET static inline __attribute__((always_inline))
+/* weight bytes prefetched ahead (see qmatmul_x8_vnni.c) */
+#define PREFETCH 2048
 
 INLINE float hsum(__m256 v)
 {
@@ -68,6 +70,7 @@ INLINE void rows8_t(const qmat *w, int r0, int r1, const qxvec *x, float *y, con
         __m256 accf[QMAT_MAX_T];
         for (int t = 0; t < T; t++) accf[t] = _mm256_setzero_ps();
         for (int c = 0; c < n; c += 32) {
+            if (c % 64 == 0) _mm_prefetch((const char *)(wq + c) + PREFETCH, _MM_HINT_T0);
             __m256i wv;
             if (n - c >= 32) wv = _mm256_loadu_si256((const __m256i *)(wq + c));
             else {
@@ -114,6 +117,7 @@ INLINE void rows4_t(const qmat *w, int r0, int r1, const qxvec *x, float *y, con
         /* g: the group at column c, off: c's place in it (no division in the loop) */
         for (int c = 0, g = 0, off = 0; c < n; c += 64) { /* half a chunk: 32 bytes */
             int h = (c / 64) & 1, c0 = c - 64 * h; /* the chunk's first column */
+            if (!h) _mm_prefetch((const char *)(wq + c / 2) + PREFETCH, _MM_HINT_T0); /* a line a chunk */
             __m256i wv = n - c >= 64 ? _mm256_loadu_si256((const __m256i *)(wq + c / 2))
                                      : _mm256_inserti128_si256(_mm256_setzero_si256(), _mm_loadu_si128((const __m128i *)(wq + c / 2)), 0);
             if (!asym) wv = _mm256_xor_si256(wv, flip); /* two's complement nibble -> q + 8 */
