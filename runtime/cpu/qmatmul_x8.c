@@ -36,6 +36,21 @@ bool qmat_x8_wanted(void)
     return !(a && strcmp(a, "f32") == 0);
 }
 
+void qx_layout(int cols_p, int bits, const int8_t *plain, int8_t *q, const float *s, float *lane, int32_t *nsum, int32_t *nsum8)
+{
+    int lanes = cols_p / (bits == 4 ? 8 : 4), lanes_block = QX_BLOCK / (bits == 4 ? 8 : 4);
+    for (int i = 0; i < lanes; i++) lane[i] = s[i / lanes_block];
+    if (bits != 4) return;
+    for (int i = 0; i < lanes; i++) {
+        int32_t sum = 0;
+        for (int c = 8 * i; c < 8 * i + 8; c++) sum += plain[c];
+        nsum[i] = -sum;
+        nsum8[i] = -8 * sum;
+    }
+    for (int c0 = 0; c0 < cols_p; c0 += QX_CHUNK)
+        for (int j = 0; j < QX_CHUNK / 2; j++) q[c0 + j] = plain[c0 + 2 * j], q[c0 + 64 + j] = plain[c0 + 2 * j + 1];
+}
+
 void qxvec_free(qxvec *v)
 {
     free(v->buf);
@@ -56,25 +71,10 @@ bool qxvec_make(qxvec *v, const qx_kernels *k, const float *x, int T, int cols, 
     v->nsum = (int32_t *)(v->lane + n_l);
     v->nsum8 = v->nsum + n_l;
     v->q = (int8_t *)(v->nsum8 + n_l);
-    int8_t *tmp = v->q + n_q;
-    int cols_lane = bits == 4 ? 8 : 4, lanes_block = QX_BLOCK / cols_lane;
-    for (int t = 0; t < T; t++) {
-        const float *xt = x + (size_t)t * cols;
-        int8_t *q = v->q + (size_t)t * cols_p, *plain = bits == 4 ? tmp : q;
-        float *s = v->s + (size_t)t * nb, *lane = v->lane + (size_t)t * lanes;
-        k->quant(xt, cols, cols_p, plain, s);
-        for (int i = 0; i < lanes; i++) lane[i] = s[i / lanes_block];
-        if (bits != 4) continue;
-        int32_t *nsum = v->nsum + (size_t)t * lanes, *nsum8 = v->nsum8 + (size_t)t * lanes;
-        for (int i = 0; i < lanes; i++) {
-            int32_t sum = 0;
-            for (int c = 8 * i; c < 8 * i + 8; c++) sum += plain[c];
-            nsum[i] = -sum;
-            nsum8[i] = -8 * sum;
-        }
-        for (int c0 = 0; c0 < cols_p; c0 += QX_CHUNK)
-            for (int j = 0; j < QX_CHUNK / 2; j++) q[c0 + j] = plain[c0 + 2 * j], q[c0 + 64 + j] = plain[c0 + 2 * j + 1];
-    }
+    int8_t *scratch = v->q + n_q;
+    for (int t = 0; t < T; t++)
+        k->quant(x + (size_t)t * cols, cols, cols_p, bits, v->q + (size_t)t * cols_p, v->s + (size_t)t * nb, v->lane + (size_t)t * lanes,
+                 v->nsum + (size_t)t * lanes, v->nsum8 + (size_t)t * lanes, scratch);
     return true;
 }
 

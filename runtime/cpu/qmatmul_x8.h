@@ -54,9 +54,11 @@ typedef struct {
     void *buf;     /* owns all of the above */
 } qxvec;
 
-/* quantizes one row of x (cols floats) into q (cols_p bytes, column order, zero padding) and s
- * (cols_p / QX_BLOCK scales), by the rule above */
-typedef void (*qx_quant_fn)(const float *x, int cols, int cols_p, int8_t *q, float *s);
+/* quantizes one row of x (cols floats) by the rule above into the layout for `bits`-bit weights:
+ * q (cols_p bytes), s (cols_p / QX_BLOCK), lane, and for 4 bits nsum and nsum8 (lanes each);
+ * scratch holds cols_p bytes */
+typedef void (*qx_quant_fn)(const float *x, int cols, int cols_p, int bits, int8_t *q, float *s, float *lane, int32_t *nsum, int32_t *nsum8,
+                            int8_t *scratch);
 /* y[t][r] for r in [r0, r1), t in [0, x->T) */
 typedef void (*qx_rows_fn)(const qmat *w, int r0, int r1, const qxvec *x, float *y);
 typedef struct {
@@ -69,6 +71,10 @@ const qx_kernels *qx_kernels_ref(void);
 const qx_kernels *qx_kernels_avx2(void); /* NULL when this CPU (or compiler) lacks AVX2 */
 const qx_kernels *qx_kernels_vnni(void); /* NULL without AVX-512 VNNI */
 const qx_kernels *qx_kernels_best(void);
+
+/* The rest of the layout from q in column order (plain) and s: q (4 bits: the even/odd order),
+ * lane, nsum, nsum8. What every quantizer must produce; the scalar and AVX2 ones call it. */
+void qx_layout(int cols_p, int bits, const int8_t *plain, int8_t *q, const float *s, float *lane, int32_t *nsum, int32_t *nsum8);
 
 /* the position of column c in a 4-bit activation row */
 static inline int qx4_pos(int c) { return (c & ~127) + (c & 1) * 64 + ((c & 127) >> 1); }

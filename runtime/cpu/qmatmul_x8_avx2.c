@@ -32,8 +32,10 @@ INLINE float hmax(__m256 v)
 }
 
 /* the rule of qmatmul_x8.h, 8 floats at a time; a partial block is copied into zeros first */
-TARGET static void quant_avx2(const float *x, int cols, int cols_p, int8_t *q, float *s)
+TARGET static void quant_avx2(const float *x, int cols, int cols_p, int bits, int8_t *out, float *s, float *lane, int32_t *nsum, int32_t *nsum8,
+                              int8_t *scratch)
 {
+    int8_t *q = bits == 4 ? scratch : out; /* column order */
     const __m256 lim = _mm256_set1_ps(127.0f), nlim = _mm256_set1_ps(-127.0f);
     const __m256 sign = _mm256_set1_ps(-0.0f);
     float tmp[QX_BLOCK];
@@ -59,6 +61,7 @@ TARGET static void quant_avx2(const float *x, int cols, int cols_p, int8_t *q, f
         _mm256_storeu_si256((__m256i *)(q + c0), p8);
         s[b] = amax / 127.0f;
     }
+    qx_layout(cols_p, bits, q, out, s, lane, nsum, nsum8);
 }
 
 INLINE void rows8_t(const qmat *w, int r0, int r1, const qxvec *x, float *y, const int T)

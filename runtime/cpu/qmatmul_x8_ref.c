@@ -5,8 +5,9 @@
 #include <math.h>
 #include <stddef.h>
 
-static void quant_ref(const float *x, int cols, int cols_p, int8_t *q, float *s)
+static void quant_ref(const float *x, int cols, int cols_p, int bits, int8_t *out, float *s, float *lane, int32_t *nsum, int32_t *nsum8, int8_t *scratch)
 {
+    int8_t *q = bits == 4 ? scratch : out; /* column order */
     for (int b = 0; b < cols_p / QX_BLOCK; b++) {
         int c0 = b * QX_BLOCK, c1 = c0 + QX_BLOCK < cols ? c0 + QX_BLOCK : cols;
         float amax = 0;
@@ -19,6 +20,7 @@ static void quant_ref(const float *x, int cols, int cols_p, int8_t *q, float *s)
         }
         s[b] = amax / 127.0f;
     }
+    qx_layout(cols_p, bits, q, out, s, lane, nsum, nsum8);
 }
 
 static void rows8_ref(const qmat *w, int r0, int r1, const qxvec *x, float *y)

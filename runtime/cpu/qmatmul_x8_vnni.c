@@ -14,22 +14,48 @@
 #define TARGET __attribute__((target("avx512f,avx512bw,avx512vl,avx512vnni,fma")))
 #define INLINE TARGET static inline __attribute__((always_inline))
 
-/* the rule of qmatmul_x8.h on 16 floats at a time (cvtps rounds half to even like nearbyintf);
- * a block past cols is read through a zero mask */
-TARGET static void quant_vnni(const float *x, int cols, int cols_p, int8_t *q, float *s)
+/* The rule of qmatmul_x8.h on 16 floats at a time (cvtps rounds half to even like nearbyintf; a
+ * block past cols is read through a zero mask), and the whole layout a 128-column chunk at a
+ * time: the 4-bit even/odd order by two-source permutes of the int32 values, the lane sums by
+ * vpdpbusd against ones, the lane scales by a permute of the 4 block scales. */
+TARGET static void quant_vnni(const float *x, int cols, int cols_p, int bits, int8_t *q, float *s, float *lane, int32_t *nsum, int32_t *nsum8,
+                              int8_t *scratch)
 {
+    (void)scratch;
     const __m512 lim = _mm512_set1_ps(127.0f), nlim = _mm512_set1_ps(-127.0f);
-    for (int b = 0; b < cols_p / QX_BLOCK; b++) {
-        int c0 = b * QX_BLOCK, n = cols - c0 < 0 ? 0 : cols - c0 > QX_BLOCK ? QX_BLOCK : cols - c0;
-        __mmask16 m0 = (__mmask16)(n >= 16 ? 0xffff : (1u << n) - 1), m1 = (__mmask16)(n >= 32 ? 0xffff : n > 16 ? (1u << (n - 16)) - 1 : 0);
-        __m512 a = _mm512_maskz_loadu_ps(m0, x + c0), c = _mm512_maskz_loadu_ps(m1, x + c0 + 16);
-        float amax = _mm512_reduce_max_ps(_mm512_max_ps(_mm512_abs_ps(a), _mm512_abs_ps(c)));
-        __m512 inv = _mm512_set1_ps(amax > 0 ? 127.0f / amax : 0.0f);
-        __m512i qa = _mm512_cvtps_epi32(_mm512_min_ps(_mm512_max_ps(_mm512_mul_ps(a, inv), nlim), lim));
-        __m512i qc = _mm512_cvtps_epi32(_mm512_min_ps(_mm512_max_ps(_mm512_mul_ps(c, inv), nlim), lim));
-        _mm_storeu_si128((__m128i *)(q + c0), _mm512_cvtepi32_epi8(qa));
-        _mm_storeu_si128((__m128i *)(q + c0 + 16), _mm512_cvtepi32_epi8(qc));
-        s[b] = amax / 127.0f;
+    const __m512i ev = _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
+    const __m512i od = _mm512_setr_epi32(1, 3, 5, 7, 9, 11, 13, 15, 17, 19, 21, 23, 25, 27, 29, 31);
+    const __m512i by4 = _mm512_setr_epi32(0, 0, 0, 0, 1, 1, 1, 1, 2, 2, 2, 2, 3, 3, 3, 3), by8 = _mm512_setr_epi32(0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 1, 1, 1, 1);
+    const __m512i ones = _mm512_set1_epi8(1), zero = _mm512_setzero_si512();
+    for (int c0 = 0; c0 < cols_p; c0 += QX_CHUNK) {
+        __m512i v[8];
+        for (int b = 0; b < 4; b++) {
+            int cb = c0 + b * QX_BLOCK, n = cols - cb < 0 ? 0 : cols - cb > QX_BLOCK ? QX_BLOCK : cols - cb;
+            __mmask16 m0 = (__mmask16)(n >= 16 ? 0xffff : (1u << n) - 1), m1 = (__mmask16)(n >= 32 ? 0xffff : n > 16 ? (1u << (n - 16)) - 1 : 0);
+            __m512 a = _mm512_maskz_loadu_ps(m0, x + cb), c = _mm512_maskz_loadu_ps(m1, x + cb + 16);
+            float amax = _mm512_reduce_max_ps(_mm512_max_ps(_mm512_abs_ps(a), _mm512_abs_ps(c)));
+            __m512 inv = _mm512_set1_ps(amax > 0 ? 127.0f / amax : 0.0f);
+            v[2 * b] = _mm512_cvtps_epi32(_mm512_min_ps(_mm512_max_ps(_mm512_mul_ps(a, inv), nlim), lim));
+            v[2 * b + 1] = _mm512_cvtps_epi32(_mm512_min_ps(_mm512_max_ps(_mm512_mul_ps(c, inv), nlim), lim));
+            s[cb / QX_BLOCK] = amax / 127.0f;
+        }
+        const float *sb = s + c0 / QX_BLOCK;
+        if (bits != 4) {
+            for (int i = 0; i < 8; i++) _mm_storeu_si128((__m128i *)(q + c0 + 16 * i), _mm512_cvtepi32_epi8(v[i]));
+            _mm512_storeu_ps(lane + c0 / 4, _mm512_permutexvar_ps(by8, _mm512_maskz_loadu_ps(3, sb)));
+            _mm512_storeu_ps(lane + c0 / 4 + 16, _mm512_permutexvar_ps(by8, _mm512_maskz_loadu_ps(3, sb + 2)));
+            continue;
+        }
+        for (int i = 0; i < 4; i++) {
+            _mm_storeu_si128((__m128i *)(q + c0 + 16 * i), _mm512_cvtepi32_epi8(_mm512_permutex2var_epi32(v[2 * i], ev, v[2 * i + 1])));
+            _mm_storeu_si128((__m128i *)(q + c0 + 64 + 16 * i), _mm512_cvtepi32_epi8(_mm512_permutex2var_epi32(v[2 * i], od, v[2 * i + 1])));
+        }
+        __m512i sum = _mm512_dpbusd_epi32(zero, ones, _mm512_loadu_si512((const void *)(q + c0)));
+        sum = _mm512_dpbusd_epi32(sum, ones, _mm512_loadu_si512((const void *)(q + c0 + 64)));
+        __m512i ns = _mm512_sub_epi32(zero, sum);
+        _mm512_storeu_si512((void *)(nsum + c0 / 8), ns);
+        _mm512_storeu_si512((void *)(nsum8 + c0 / 8), _mm512_slli_epi32(ns, 3));
+        _mm512_storeu_ps(lane + c0 / 8, _mm512_permutexvar_ps(by4, _mm512_maskz_loadu_ps(15, sb)));
     }
 }
 

@@ -96,26 +96,29 @@ static void quantizer(void **state)
     assert_int_equal(v.nsum[8], -(127 - 64 + 32));
     qxvec_free(&v);
 
-    /* every SIMD quantizer gives the reference's bytes and scales */
+    /* every SIMD quantizer gives the reference's bytes, scales and lane sums */
     const qx_kernels *ks[3];
     int nk = kernel_sets(ks);
     static const int widths[] = {7, 32, 100, 256, 4133};
-    for (size_t wi = 0; wi < sizeof widths / sizeof widths[0]; wi++) {
-        int cols = widths[wi], cp = (cols + 127) / 128 * 128;
-        float *xs = malloc((size_t)cols * sizeof *xs);
-        for (int c = 0; c < cols; c++) xs[c] = frand() * (c % 5 == 0 ? 8.0f : 1.0f);
-        if (cols > 40) xs[33] = 0.5f * xs[32]; /* exact halves on the grid */
-        int8_t *q0 = malloc((size_t)cp), *q1 = malloc((size_t)cp);
-        float *s0 = malloc((size_t)cp / 32 * sizeof(float)), *s1 = malloc((size_t)cp / 32 * sizeof(float));
-        ks[0]->quant(xs, cols, cp, q0, s0);
-        for (int k = 1; k < nk; k++) {
-            memset(q1, 0x55, (size_t)cp);
-            ks[k]->quant(xs, cols, cp, q1, s1);
-            if (memcmp(q0, q1, (size_t)cp) != 0 || memcmp(s0, s1, (size_t)cp / 32 * sizeof(float)) != 0)
-                fail_msg("%s quantizer differs from the reference at %d columns", ks[k]->name, cols);
+    for (size_t wi = 0; wi < sizeof widths / sizeof widths[0]; wi++)
+        for (int bits = 4; bits <= 8; bits += 4) {
+            int cols = widths[wi], T = 2;
+            float *xs = malloc((size_t)T * cols * sizeof *xs);
+            for (int c = 0; c < T * cols; c++) xs[c] = frand() * (c % 5 == 0 ? 8.0f : 1.0f);
+            if (cols > 40) xs[33] = 0.5f * xs[32]; /* exact halves on the grid */
+            qxvec a, b;
+            assert_true(qxvec_make(&a, ks[0], xs, T, cols, bits));
+            for (int k = 1; k < nk; k++) {
+                assert_true(qxvec_make(&b, ks[k], xs, T, cols, bits));
+                size_t nb = (size_t)T * a.cols_p / QX_BLOCK, nl = (size_t)T * a.lanes;
+                if (memcmp(a.q, b.q, (size_t)T * a.cols_p) != 0 || memcmp(a.s, b.s, nb * sizeof(float)) != 0 || memcmp(a.lane, b.lane, nl * sizeof(float)) != 0 ||
+                    (bits == 4 && (memcmp(a.nsum, b.nsum, nl * sizeof(int32_t)) != 0 || memcmp(a.nsum8, b.nsum8, nl * sizeof(int32_t)) != 0)))
+                    fail_msg("%s quantizer differs from the reference at %d columns, %d-bit layout", ks[k]->name, cols, bits);
+                qxvec_free(&b);
+            }
+            qxvec_free(&a);
+            free(xs);
         }
-        free(xs), free(q0), free(q1), free(s0), free(s1);
-    }
 }
 
 /* max |a - b| / max |b| */
