@@ -149,52 +149,44 @@ INLINE void rows4_t(const qmat *w, int r0, int r1, const qxvec *x, float *y, con
     }
 }
 
-/* One row of x (decode): two weight rows a step share the activation loads, the lane scales and
- * sums and the loop's bookkeeping; an odd last row goes through rows4_t. */
+/* One row of x (decode): NR weight rows a step share the activation loads, the lane scales and
+ * sums and the loop's bookkeeping; the last rows go through rows4_t. */
+#define NR 4
 INLINE void rows4_1(const qmat *w, int r0, int r1, const qxvec *x, float *y, const int gc, const int asym)
 {
     int n = w->cols, G = w->group, ng = n / G, per = gc == 0 ? 1 : gc == 1 ? 2 : 4, rb = n / 2;
     const __m512i m15 = _mm512_set1_epi8(15), eight = _mm512_set1_epi8(8);
     const int32_t *nsum = asym ? x->nsum : x->nsum8;
     int r = r0;
-    for (; r + 2 <= r1; r += 2) {
-        const uint8_t *wa = (const uint8_t *)w->q + (size_t)r * rb, *wb = wa + rb;
-        const float *sa = w->scale + (size_t)r * ng, *sb = sa + ng;
-        const uint8_t *za = asym ? w->zero + (size_t)r * ng : NULL, *zb = asym ? za + ng : NULL;
-        __m512 fa = _mm512_setzero_ps(), fb = _mm512_setzero_ps();
+    for (; r + NR <= r1; r += NR) {
+        const uint8_t *wr = (const uint8_t *)w->q + (size_t)r * rb;
+        const float *sr = w->scale + (size_t)r * ng;
+        const uint8_t *zr = asym ? w->zero + (size_t)r * ng : NULL;
+        __m512 f[NR];
+#pragma GCC unroll 4
+        for (int i = 0; i < NR; i++) f[i] = _mm512_setzero_ps();
         for (int c = 0, g0 = 0, off = 0; c < n; c += QX_CHUNK) {
-            int nbytes = (n - c) / 2;
-            _mm_prefetch((const char *)(wa + c / 2) + PREFETCH, _MM_HINT_T0);
-            _mm_prefetch((const char *)(wb + c / 2) + PREFETCH, _MM_HINT_T0);
-            __m512i va, vb;
-            if (nbytes >= 64) va = _mm512_loadu_si512((const void *)(wa + c / 2)), vb = _mm512_loadu_si512((const void *)(wb + c / 2));
-            else {
-                __mmask64 m = ((__mmask64)1 << nbytes) - 1;
-                va = _mm512_maskz_loadu_epi8(m, wa + c / 2), vb = _mm512_maskz_loadu_epi8(m, wb + c / 2);
+            int nbytes = (n - c) / 2, gn = ng - g0 < per ? ng - g0 : per;
+            __m512i xe = _mm512_loadu_si512((const void *)(x->q + c)), xo = _mm512_loadu_si512((const void *)(x->q + c + 64));
+            __m512i ns = _mm512_loadu_si512((const void *)(nsum + c / 8));
+            __m512 ls = _mm512_loadu_ps(x->lane + c / 8);
+            __mmask64 m = nbytes >= 64 ? ~(__mmask64)0 : ((__mmask64)1 << nbytes) - 1;
+#pragma GCC unroll 4
+            for (int i = 0; i < NR; i++) {
+                const uint8_t *wq = wr + (size_t)i * rb + c / 2;
+                _mm_prefetch((const char *)wq + PREFETCH, _MM_HINT_T0);
+                __m512i v = _mm512_maskz_loadu_epi8(m, wq), lo, hi;
+                if (asym) lo = _mm512_and_si512(v, m15), hi = _mm512_and_si512(_mm512_srli_epi16(v, 4), m15);
+                else lo = _mm512_ternarylogic_epi32(v, m15, eight, 0x6a), hi = _mm512_ternarylogic_epi32(_mm512_srli_epi16(v, 4), m15, eight, 0x6a);
+                __m512i acc = asym ? _mm512_mullo_epi32(spread_u8(zr + (size_t)i * ng + g0, gn, gc), ns) : ns;
+                acc = _mm512_dpbusd_epi32(_mm512_dpbusd_epi32(acc, lo, xe), hi, xo);
+                f[i] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(acc), _mm512_mul_ps(ls, spread_ps(sr + (size_t)i * ng + g0, gn, gc)), f[i]);
             }
-            __m512i loa, hia, lob, hib;
-            if (asym) {
-                loa = _mm512_and_si512(va, m15), hia = _mm512_and_si512(_mm512_srli_epi16(va, 4), m15);
-                lob = _mm512_and_si512(vb, m15), hib = _mm512_and_si512(_mm512_srli_epi16(vb, 4), m15);
-            } else {
-                loa = _mm512_ternarylogic_epi32(va, m15, eight, 0x6a), hia = _mm512_ternarylogic_epi32(_mm512_srli_epi16(va, 4), m15, eight, 0x6a);
-                lob = _mm512_ternarylogic_epi32(vb, m15, eight, 0x6a), hib = _mm512_ternarylogic_epi32(_mm512_srli_epi16(vb, 4), m15, eight, 0x6a);
-            }
-            int gn = ng - g0 < per ? ng - g0 : per;
-            __m512 swa = spread_ps(sa + g0, gn, gc), swb = spread_ps(sb + g0, gn, gc);
-            __m512i ns = _mm512_loadu_si512((const void *)(nsum + c / 8)), acca = ns, accb = ns;
-            if (asym) acca = _mm512_mullo_epi32(spread_u8(za + g0, gn, gc), ns), accb = _mm512_mullo_epi32(spread_u8(zb + g0, gn, gc), ns);
             if (gc != 0) g0 += per;
             else if ((off += QX_CHUNK) == G) off = 0, g0++;
-            __m512i xe = _mm512_loadu_si512((const void *)(x->q + c)), xo = _mm512_loadu_si512((const void *)(x->q + c + 64));
-            acca = _mm512_dpbusd_epi32(_mm512_dpbusd_epi32(acca, loa, xe), hia, xo);
-            accb = _mm512_dpbusd_epi32(_mm512_dpbusd_epi32(accb, lob, xe), hib, xo);
-            __m512 ls = _mm512_loadu_ps(x->lane + c / 8);
-            fa = _mm512_fmadd_ps(_mm512_cvtepi32_ps(acca), _mm512_mul_ps(ls, swa), fa);
-            fb = _mm512_fmadd_ps(_mm512_cvtepi32_ps(accb), _mm512_mul_ps(ls, swb), fb);
         }
-        y[r] = _mm512_reduce_add_ps(fa);
-        y[r + 1] = _mm512_reduce_add_ps(fb);
+#pragma GCC unroll 4
+        for (int i = 0; i < NR; i++) y[r + i] = _mm512_reduce_add_ps(f[i]);
     }
     if (r < r1) rows4_t(w, r, r1, x, y, 1, gc, asym);
 }
