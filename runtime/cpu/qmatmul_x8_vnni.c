@@ -4,7 +4,8 @@
  * starting at -z * (the lane's activation sum) so the zero point costs nothing in the loop; one
  * conversion to float and one FMA a chunk apply the 16 lanes' block scales times the group scales.
  * int8: vpdpbusd wants unsigned bytes first, so it takes |w| and x with w's sign. Each row of x
- * (up to QMAT_MAX_T) keeps its own accumulator and shares the unpacked weights. */
+ * (up to QMAT_MAX_T) keeps its own accumulator and shares the unpacked weights; one row of x
+ * (decode) runs four weight rows a step instead. Weights are prefetched 2 KiB ahead. */
 #include "runtime/cpu/qmatmul_x8.h"
 
 #if defined(__x86_64__) && defined(__GNUC__)
