@@ -158,6 +158,10 @@ INLINE void rows4_1(const qmat *w, int r0, int r1, const qxvec *x, float *y, con
     int n = w->cols, G = w->group, ng = n / G, per = gc == 0 ? 1 : gc == 1 ? 2 : 4, rb = n / 2;
     const __m512i m15 = _mm512_set1_epi8(15), eight = _mm512_set1_epi8(8);
     const int32_t *nsum = asym ? x->nsum : x->nsum8;
+    /* each of the NR rows fetches the same chunk of the next step's rows and a bit beyond: a
+     * plain PREFETCH ahead would land in the next of the rows being read (measured, one thread,
+     * cold 4096 x 4096: 9.7 -> 12 GB/s) */
+    size_t ahead = (size_t)NR * rb + PREFETCH;
     int r = r0;
     for (; r + NR <= r1; r += NR) {
         const uint8_t *wr = (const uint8_t *)w->q + (size_t)r * rb;
@@ -175,7 +179,7 @@ INLINE void rows4_1(const qmat *w, int r0, int r1, const qxvec *x, float *y, con
 #pragma GCC unroll 4
             for (int i = 0; i < NR; i++) {
                 const uint8_t *wq = wr + (size_t)i * rb + c / 2;
-                _mm_prefetch((const char *)wq + PREFETCH, _MM_HINT_T0);
+                _mm_prefetch((const char *)wq + ahead, _MM_HINT_T0);
                 __m512i v = _mm512_maskz_loadu_epi8(m, wq), lo, hi;
                 if (asym) lo = _mm512_and_si512(v, m15), hi = _mm512_and_si512(_mm512_srli_epi16(v, 4), m15);
                 else lo = _mm512_ternarylogic_epi32(v, m15, eight, 0x6a), hi = _mm512_ternarylogic_epi32(_mm512_srli_epi16(v, 4), m15, eight, 0x6a);
