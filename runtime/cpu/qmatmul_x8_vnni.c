@@ -93,6 +93,40 @@ INLINE void rows8_t(const qmat *w, int r0, int r1, const qxvec *x, float *y, con
     }
 }
 
+/* int8 weights, one row of x (decode): four weight rows a step share the activation and lane
+ * loads; the last rows go through rows8_t. Prefetches as in rows4_1. */
+INLINE void rows8_1(const qmat *w, int r0, int r1, const qxvec *x, float *y)
+{
+    int n = w->cols;
+    const __m512i zero = _mm512_setzero_si512();
+    size_t ahead = (size_t)4 * n + PREFETCH, far = (size_t)16 * n;
+    int r = r0;
+    for (; r + 4 <= r1; r += 4) {
+        const int8_t *wr = (const int8_t *)w->q + (size_t)r * n;
+        __m512 f[4];
+#pragma GCC unroll 4
+        for (int i = 0; i < 4; i++) f[i] = _mm512_setzero_ps();
+        for (int c = 0; c < n; c += 64) {
+            __mmask64 m = n - c >= 64 ? ~(__mmask64)0 : ((__mmask64)1 << (n - c)) - 1;
+            __m512i xv = _mm512_loadu_si512((const void *)(x->q + c));
+            __m512 ls = _mm512_loadu_ps(x->lane + c / 4);
+#pragma GCC unroll 4
+            for (int i = 0; i < 4; i++) {
+                const int8_t *wq = wr + (size_t)i * n + c;
+                _mm_prefetch((const char *)wq + ahead, _MM_HINT_T0);
+                _mm_prefetch((const char *)wq + far, _MM_HINT_T1);
+                __m512i wv = _mm512_maskz_loadu_epi8(m, wq);
+                __m512i xs = _mm512_mask_sub_epi8(xv, _mm512_movepi8_mask(wv), zero, xv);
+                __m512i acc = _mm512_dpbusd_epi32(zero, _mm512_abs_epi8(wv), xs);
+                f[i] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(acc), ls, f[i]);
+            }
+        }
+#pragma GCC unroll 4
+        for (int i = 0; i < 4; i++) y[r + i] = _mm512_reduce_add_ps(f[i]) * w->scale[r + i];
+    }
+    if (r < r1) rows8_t(w, r, r1, x, y, 1);
+}
+
 /* A per-group value over the 16 lanes of a 128-column chunk (lane k: columns 8k .. 8k + 7):
  * gc 0: one group (G a multiple of 128); 1: two (G = 64); 2: four (G = 32); n of them present */
 INLINE __m512i spread_idx(int gc)
@@ -217,7 +251,7 @@ INLINE void rows4_1(const qmat *w, int r0, int r1, const qxvec *x, float *y, con
 
 TARGET static void rows8_vnni(const qmat *w, int r0, int r1, const qxvec *x, float *y)
 {
-#define R8(T_) rows8_t(w, r0, r1, x, y, T_)
+#define R8(T_) ((T_) == 1 ? rows8_1(w, r0, r1, x, y) : rows8_t(w, r0, r1, x, y, T_))
     BY_T(R8)
 #undef R8
 }
