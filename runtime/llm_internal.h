@@ -4,6 +4,7 @@
 
 #include "runtime/cpu/qgemm_i8.h"
 #include "runtime/cpu/qmatmul.h"
+#include "runtime/cpu/qmatmul_x8.h"
 #include "runtime/llm.h"
 
 /* y[T, out] = x[T, in] · w[out, in]^T (+ b); a quantized weight is read through qm instead of w */
@@ -13,6 +14,7 @@ typedef struct {
     int out, in;
     bool quantized;
     qmat qm;
+    bool x8; /* qm at few rows of x with int8 activations (qmat_mul_x8); SMELT_QMAT_ACT=f32 keeps f32 */
     bool a8;  /* w8a8: int8 activations per token, integer products through a8m */
     i8mat a8m; /* qm's int8 weights repacked for the w8a8 kernels (owned) */
 } llm_linear;

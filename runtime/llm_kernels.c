@@ -36,7 +36,8 @@ void llm_linear_apply(const llm_linear *l, const float *x, int T, float *y)
     if (l->a8) {
         if (!i8_mul(NULL, &l->a8m, x, T, y)) abort(); /* the quantized activations: T x in bytes */
     } else if (l->quantized) {
-        if (!qmat_mul(&l->qm, x, T, y)) abort(); /* the dequantization scratch: 256 rows of weights */
+        /* the dequantization scratch (256 rows of weights) or the quantized x (T x in bytes) */
+        if (!(l->x8 ? qmat_mul_x8 : qmat_mul)(&l->qm, x, T, y)) abort();
     } else {
         linear_job j = {l, x, T, y};
         /* blocks of at least 64 output features keep each sgemm efficient */

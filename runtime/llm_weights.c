@@ -88,6 +88,7 @@ static smelt_err *bind_quantized(llm_engine *e, const char *node, const smelt_te
         return SMELT_ERR(SMELT_E_CORRUPT, "weight '%s': zero-point tensor '%s' is not %d x %d u8 values", t->name, q->zero ? q->zero : "", out, ng);
     l->quantized = true;
     l->qm = (qmat){q->bits, out, in, group, t->data, sc->data, z ? z->data : NULL};
+    l->x8 = qmat_x8_wanted();
     e->weight_bytes += qmat_bytes(&l->qm);
     if (e->w8a8 && q->bits == 8) {
         if (!i8mat_pack(&l->a8m, t->data, sc->data, out, in)) return SMELT_ERR(SMELT_E_NOMEM, "weight '%s': out of memory repacking for w8a8", t->name);

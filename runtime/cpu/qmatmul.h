@@ -9,7 +9,9 @@
  * Kernels: a portable scalar reference (_ref) and AVX2 and AVX-512 versions, chosen at run time
  * from the CPU's features (SMELT_KERNELS=ref|avx2|avx512 forces one, for tests and benchmarks).
  * A few rows of x (decode) stream the quantized weights once for all of them; many rows (prefill)
- * dequantize a block of weight rows at a time and use sgemm.
+ * dequantize a block of weight rows at a time and use sgemm. These float-activation kernels are
+ * the accuracy reference; the decoder's decode runs qmatmul_x8.h (int8 activations, integer dot
+ * products) instead, which reads the weights at memory speed.
  */
 #ifndef SMELT_QMATMUL_H
 #define SMELT_QMATMUL_H
