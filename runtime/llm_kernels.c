@@ -131,14 +131,18 @@ void llm_swiglu(float *g, const float *u, size_t n)
     smelt_parallel_for((int64_t)n, 1 << 14, swiglu_range, &a);
 }
 
-void llm_gelu_tanh(float *x, size_t n)
+static void gelu_range(void *ctx, int64_t begin, int64_t end)
 {
+    float *x = ctx;
     const float k = 0.7978845608028654f; /* sqrt(2/pi) */
-    for (size_t i = 0; i < n; i++) {
+    for (int64_t i = begin; i < end; i++) {
         float v = x[i];
         x[i] = 0.5f * v * (1.0f + tanhf(k * (v + 0.044715f * v * v * v)));
     }
 }
+
+/* element by element, so the split cannot change a result: the same bits on any thread count */
+void llm_gelu_tanh(float *x, size_t n) { smelt_parallel_for((int64_t)n, 1 << 14, gelu_range, x); }
 
 /* Runs shorter than this attend token by token; longer ones through sgemm. */
 #define ATTN_SGEMM_MIN 8
