@@ -80,9 +80,13 @@ bool qxvec_make(qxvec *v, const qx_kernels *k, const float *x, int T, int cols, 
 
 /* Rows are handed out in blocks from a shared counter rather than one fixed share a thread: on a
  * machine shared with other work a thread that starts late (or is preempted) takes fewer blocks
- * instead of holding the product up; a block (at least ROWS_BLOCK_BYTES of weights) is long
- * enough for the memory prefetchers to stream it. */
-#define ROWS_BLOCK_BYTES (64 << 10)
+ * instead of holding the product up. A block is a stream the kernels' prefetches run ahead in; each
+ * block a thread takes starts cold (its neighbour belongs to another thread), so blocks are long:
+ * ROWS_BLOCK_BYTES of weights, less only where the matrix would give each thread fewer than
+ * BLOCKS_PER_THREAD (measured, 2 threads, cold 4096 x 4096 and 11008 x 4096: 64 KiB blocks
+ * 27-28 GB/s for int4, 256 KiB 30-32 GB/s; in the machine's faster phases 22 against 30). */
+#define ROWS_BLOCK_BYTES (256 << 10)
+#define BLOCKS_PER_THREAD 4
 
 typedef struct {
     const qx_kernels *k;
@@ -113,10 +117,12 @@ bool qmat_mul_x8_with(const qx_kernels *k, const qmat *w, const float *x, int T,
     qxvec v;
     if (!qxvec_make(&v, k, x, T, w->cols, w->bits)) return false;
     size_t row_bytes = w->bits == 8 ? (size_t)w->cols : (size_t)w->cols / 2;
-    int blk = (int)(ROWS_BLOCK_BYTES / row_bytes);
+    int threads = smelt_thread_count();
+    size_t block_bytes = (size_t)w->rows * row_bytes / ((size_t)BLOCKS_PER_THREAD * threads);
+    block_bytes = block_bytes < ROWS_BLOCK_BYTES ? block_bytes : ROWS_BLOCK_BYTES;
+    int blk = (int)(block_bytes / row_bytes);
     blk = blk < 16 ? 16 : blk;
     rows_job j = {k, w, &v, y, blk, (w->rows + blk - 1) / blk, 0};
-    int threads = smelt_thread_count();
     smelt_parallel_for(j.n_blk < threads ? j.n_blk : threads, 1, rows_blocks, &j);
     qxvec_free(&v);
     return true;
