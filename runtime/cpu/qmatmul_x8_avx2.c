@@ -2,7 +2,8 @@
  * vectors, each vpdpbusd spelled vpmaddubsw (u8 x s8 pairs to int16: at most 2 * 15 * 127 for
  * nibbles, 2 * 128 * 127 for int8 weights, so no saturation) then vpmaddwd by ones (int16 pairs
  * to int32). A 128-column chunk of 4-bit weights is two 32-byte halves; int8 weights take |w| and
- * x with w's sign (vpsignb). */
+ * x with w's sign (vpsignb). One row of x (decode) runs four weight rows a step with prefetches
+ * into L1 and L2, as the VNNI kernels do. */
 #include "runtime/cpu/qmatmul_x8.h"
 
 #if defined(__x86_64__) && defined(__GNUC__)
@@ -12,7 +13,7 @@
 
 #define TARGET __attribute__((target("avx2,fma")))
 #define INLINE TARGET static inline __attribute__((always_inline))
-/* weight bytes prefetched ahead (see qmatmul_x8_vnni.c) */
+/* weight bytes prefetched ahead into L1, and far ahead into L2 (see qmatmul_x8_vnni.c) */
 #define PREFETCH 2048
 
 INLINE float hsum(__m256 v)
@@ -93,6 +94,42 @@ INLINE void rows8_t(const qmat *w, int r0, int r1, const qxvec *x, float *y, con
     }
 }
 
+/* int8 weights, one row of x (decode): four weight rows a step share the activation and lane
+ * loads, each prefetching the same part of the next step's rows into L1 and of the rows four steps
+ * on into L2 (as the VNNI kernels do); the last rows go through rows8_t */
+INLINE void rows8_1(const qmat *w, int r0, int r1, const qxvec *x, float *y)
+{
+    int n = w->cols;
+    const __m256i ones = _mm256_set1_epi16(1);
+    size_t ahead = (size_t)4 * n + PREFETCH, far = (size_t)16 * n;
+    int r = r0;
+    if (n % 32 == 0)
+        for (; r + 4 <= r1; r += 4) {
+            const int8_t *wr = (const int8_t *)w->q + (size_t)r * n;
+            __m256 f[4];
+#pragma GCC unroll 4
+            for (int i = 0; i < 4; i++) f[i] = _mm256_setzero_ps();
+            for (int c = 0; c < n; c += 32) {
+                __m256i xv = _mm256_loadu_si256((const __m256i *)(x->q + c));
+                __m256 ls = _mm256_loadu_ps(x->lane + c / 4);
+#pragma GCC unroll 4
+                for (int i = 0; i < 4; i++) {
+                    const int8_t *wq = wr + (size_t)i * n + c;
+                    if (c % 64 == 0) {
+                        _mm_prefetch((const char *)wq + ahead, _MM_HINT_T0);
+                        _mm_prefetch((const char *)wq + far, _MM_HINT_T1);
+                    }
+                    __m256i wv = _mm256_loadu_si256((const __m256i *)wq);
+                    __m256i acc = _mm256_madd_epi16(_mm256_maddubs_epi16(_mm256_abs_epi8(wv), _mm256_sign_epi8(xv, wv)), ones);
+                    f[i] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(acc), ls, f[i]);
+                }
+            }
+#pragma GCC unroll 4
+            for (int i = 0; i < 4; i++) y[r + i] = hsum(f[i]) * w->scale[r + i];
+        }
+    if (r < r1) rows8_t(w, r, r1, x, y, 1);
+}
+
 /* a per-group value over the 8 lanes of 64 columns (lane k: columns 8k .. 8k + 7) starting in
  * group g: one group, or two of 32 (the second may lie past the row's end) */
 INLINE __m256 spread_ps(const float *v, int g, int G, int ng)
@@ -144,6 +181,53 @@ INLINE void rows4_t(const qmat *w, int r0, int r1, const qxvec *x, float *y, con
     }
 }
 
+/* One row of x (decode): four weight rows a step share the activation loads, lane scales and
+ * sums, with the prefetches of rows8_1; the last rows (and rows of a length not a multiple of
+ * 128) go through rows4_t */
+INLINE void rows4_1(const qmat *w, int r0, int r1, const qxvec *x, float *y, const int asym)
+{
+    int n = w->cols, G = w->group, ng = n / G, rb = n / 2;
+    const __m256i m15 = _mm256_set1_epi8(15), flip = _mm256_set1_epi8((char)0x88), ones = _mm256_set1_epi16(1);
+    size_t ahead = (size_t)4 * rb + PREFETCH, far = (size_t)16 * rb;
+    int r = r0;
+    if (n % QX_CHUNK == 0)
+        for (; r + 4 <= r1; r += 4) {
+            const uint8_t *wr = (const uint8_t *)w->q + (size_t)r * rb;
+            const float *sr = w->scale + (size_t)r * ng;
+            const uint8_t *zr = asym ? w->zero + (size_t)r * ng : NULL;
+            __m256 f[4];
+#pragma GCC unroll 4
+            for (int i = 0; i < 4; i++) f[i] = _mm256_setzero_ps();
+            for (int c = 0, g = 0, off = 0; c < n; c += 64) {
+                int h = (c / 64) & 1, c0 = c - 64 * h;
+                const int8_t *xq = x->q + c0 + 32 * h;
+                __m256i xe = _mm256_loadu_si256((const __m256i *)xq), xo = _mm256_loadu_si256((const __m256i *)(xq + 64));
+                __m256i ns = _mm256_loadu_si256((const __m256i *)(x->nsum + c / 8));
+                __m256 ls = _mm256_loadu_ps(x->lane + c / 8);
+#pragma GCC unroll 4
+                for (int i = 0; i < 4; i++) {
+                    const uint8_t *wq = wr + (size_t)i * rb + c / 2;
+                    if (!h) {
+                        _mm_prefetch((const char *)wq + ahead, _MM_HINT_T0);
+                        _mm_prefetch((const char *)wq + far, _MM_HINT_T1);
+                    }
+                    __m256i wv = _mm256_loadu_si256((const __m256i *)wq);
+                    if (!asym) wv = _mm256_xor_si256(wv, flip);
+                    __m256i lo = _mm256_and_si256(wv, m15), hi = _mm256_and_si256(_mm256_srli_epi16(wv, 4), m15);
+                    __m256i p = _mm256_add_epi16(_mm256_maddubs_epi16(lo, xe), _mm256_maddubs_epi16(hi, xo));
+                    __m256i zt = asym ? _mm256_mullo_epi32(spread_u8(zr + (size_t)i * ng, g, G, ng), ns) : _mm256_slli_epi32(ns, 3);
+                    __m256i acc = _mm256_add_epi32(_mm256_madd_epi16(p, ones), zt);
+                    f[i] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(acc), _mm256_mul_ps(ls, spread_ps(sr + (size_t)i * ng, g, G, ng)), f[i]);
+                }
+                if (G == 32) g += 2;
+                else if ((off += 64) == G) off = 0, g++;
+            }
+#pragma GCC unroll 4
+            for (int i = 0; i < 4; i++) y[r + i] = hsum(f[i]);
+        }
+    if (r < r1) rows4_t(w, r, r1, x, y, 1, asym);
+}
+
 #define BY_T(CALL)             \
     switch (x->T) {            \
     case 1: CALL(1); break;    \
@@ -158,15 +242,15 @@ INLINE void rows4_t(const qmat *w, int r0, int r1, const qxvec *x, float *y, con
 
 TARGET static void rows8_avx2(const qmat *w, int r0, int r1, const qxvec *x, float *y)
 {
-#define R8(T_) rows8_t(w, r0, r1, x, y, T_)
+#define R8(T_) ((T_) == 1 ? rows8_1(w, r0, r1, x, y) : rows8_t(w, r0, r1, x, y, T_))
     BY_T(R8)
 #undef R8
 }
 
 TARGET static void rows4_avx2(const qmat *w, int r0, int r1, const qxvec *x, float *y)
 {
-#define R4S(T_) rows4_t(w, r0, r1, x, y, T_, 0)
-#define R4A(T_) rows4_t(w, r0, r1, x, y, T_, 1)
+#define R4S(T_) ((T_) == 1 ? rows4_1(w, r0, r1, x, y, 0) : rows4_t(w, r0, r1, x, y, T_, 0))
+#define R4A(T_) ((T_) == 1 ? rows4_1(w, r0, r1, x, y, 1) : rows4_t(w, r0, r1, x, y, T_, 1))
     if (!w->zero) BY_T(R4S)
     else BY_T(R4A)
 #undef R4S
