@@ -208,15 +208,22 @@ static llm_input_kind input_kind(const char *node, bool gpt2)
 }
 
 /* Runs the calibration windows through block `layer` alone, from their hidden states at its input
- * (hid [n_calib][window][hidden]; for block 0 the embeddings instead), with acc (when not NULL)
- * collecting the projection inputs' Hessians. With advance, hid then holds the block's outputs:
- * the next block's inputs, computed with this block's weights as they now stand (quantized). One
- * block a pass instead of the whole prefix again: quantizing a model of L blocks costs O(L) block
- * passes, not O(L^2). The batches are the same either way, so the results are too. */
-static smelt_err *run_block(smelt_model *m, const quant_recipe *r, int layer, hess_acc *acc, float *hid, bool advance)
+ * (in [n_calib][window][hidden]; NULL for block 0: the embeddings), with acc (when not NULL)
+ * collecting the projection inputs' Hessians; out (when not NULL) receives the windows' residual
+ * stream where the pass ends: the block's output, or where acc's stop ended it (in and out may be
+ * the same buffer). With mlp_only, `in` is the stream after the attention half, as a pass stopped
+ * at LLM_IN_MLP wrote it, and only the MLP half runs. One block a pass instead of the whole prefix
+ * again: quantizing a model of L blocks costs O(L) block passes, not O(L^2). The batches are the
+ * same either way, so the results are too. */
+static smelt_err *run_block(smelt_model *m, const quant_recipe *r, int layer, hess_acc *acc, const float *in, float *out, bool mlp_only)
 {
     llm_engine *e = NULL;
     SMELT_TRY(llm_engine_new_blocks(m, layer, layer, &e));
+    smelt_err *err = mlp_only ? llm_engine_set_mlp_only(e, true) : NULL;
+    if (err) {
+        llm_engine_free(e);
+        return err;
+    }
     if (acc) {
         /* GPTQ's passes want one input kind each: the rest of the block need not run */
         llm_engine_set_capture(e, capture_hessian, acc, layer);
@@ -224,7 +231,6 @@ static smelt_err *run_block(smelt_model *m, const quant_recipe *r, int layer, he
     }
     enum { BATCH = 4 };
     llm_seq *seqs[BATCH] = {0};
-    smelt_err *err = NULL;
     size_t row = (size_t)r->calib_window * m->llm.hidden; /* one window's hidden states */
     for (int i = 0; !err && i < BATCH; i++) err = llm_seq_new(e, &seqs[i]);
     for (int w0 = 0; !err && w0 < r->n_calib; w0 += BATCH) {
@@ -234,8 +240,8 @@ static smelt_err *run_block(smelt_model *m, const quant_recipe *r, int layer, he
             llm_seq_truncate(seqs[b], 0);
             items[b] = (llm_batch_item){seqs[b], r->calib + (size_t)(w0 + b) * r->calib_window, r->calib_window, false};
         }
-        float *x = hid + (size_t)w0 * row; /* the batch's windows are adjacent rows of hid */
-        err = llm_forward_blocks(e, items, nb, layer == 0 ? NULL : x, advance ? x : NULL);
+        size_t at = (size_t)w0 * row; /* the batch's windows are adjacent rows */
+        err = llm_forward_blocks(e, items, nb, in ? in + at : NULL, out ? out + at : NULL);
         if (!err && acc && acc->oom) err = SMELT_ERR(SMELT_E_NOMEM, "out of memory for the calibration Hessians");
     }
     for (int i = 0; i < BATCH; i++) llm_seq_free(seqs[i]);
@@ -445,13 +451,21 @@ smelt_err *quantize_llm(smelt_model *m, const quant_recipe *r, quant_progress_fn
      * already quantized, and so on. AWQ searches its four scalings on one pass of the block. */
     int n_pass = gptq ? LLM_IN_COUNT : 1;
     float *hid = NULL; /* the calibration tokens' hidden states at the input of the current block */
+    /* GPTQ: the stream after the block's attention half, kept from the gate/up pass (attention
+     * final by then), so the down pass and the block's output run only the MLP half */
+    float *mid = NULL;
     size_t hid_n = (size_t)r->n_calib * r->calib_window * m->llm.hidden;
     if (!err && calibrated && !(hid = malloc((hid_n ? hid_n : 1) * sizeof *hid)))
+        err = SMELT_ERR(SMELT_E_NOMEM, "out of memory for the hidden states of %d calibration windows", r->n_calib);
+    if (!err && gptq && !(mid = malloc((hid_n ? hid_n : 1) * sizeof *mid)))
         err = SMELT_ERR(SMELT_E_NOMEM, "out of memory for the hidden states of %d calibration windows", r->n_calib);
     for (int step = calibrated ? 0 : -1; !err && step < (calibrated ? m->llm.n_layers * n_pass : 0); step++) {
         int layer = calibrated ? step / n_pass : -1, pass = gptq ? step % n_pass : -1;
         hess_acc acc = {.layer = layer, .only = pass};
-        if (calibrated) err = run_block(m, r, layer, &acc, hid, false);
+        const float *in = layer == 0 ? NULL : hid;
+        if (calibrated && pass == LLM_IN_MLP) err = run_block(m, r, layer, &acc, in, mid, false);
+        else if (calibrated && pass == LLM_IN_DOWN) err = run_block(m, r, layer, &acc, mid, NULL, true);
+        else if (calibrated) err = run_block(m, r, layer, &acc, in, NULL, false);
         if (!err && awq) {
             float a[4];
             err = awq_layer(m, layer, &acc, &r->scheme, a);
@@ -486,9 +500,10 @@ smelt_err *quantize_llm(smelt_model *m, const quant_recipe *r, quant_progress_fn
         }
         hess_free(&acc);
         /* the block is done: its outputs, from its quantized weights, feed the next one */
-        if (!err && calibrated && (step + 1) % n_pass == 0 && layer + 1 < m->llm.n_layers) err = run_block(m, r, layer, NULL, hid, true);
+        if (!err && calibrated && (step + 1) % n_pass == 0 && layer + 1 < m->llm.n_layers)
+            err = gptq ? run_block(m, r, layer, NULL, mid, hid, true) : run_block(m, r, layer, NULL, layer == 0 ? NULL : hid, hid, false);
     }
-    free(hid);
+    free(hid), free(mid);
     json_t *q = json_pack("{s:s, s:i, s:i, s:b, s:b}", "method", r->method, "bits", r->scheme.bits, "group", r->scheme.bits == 8 ? 0 : r->scheme.group,
                           "asym", r->scheme.asym, "clip", r->clip);
     if (q && r->refit) json_object_set_new(q, "refit", json_true());

@@ -88,8 +88,15 @@ smelt_err *llm_engine_new_blocks(const smelt_model *m, int first, int last, llm_
 /* Runs the items' new tokens through the engine's blocks: x_in [T, hidden] (rows in item order,
  * as llm_forward stacks them) is the input of block `first`, or NULL for the tokens' embeddings
  * (first must be 0); x_out [T, hidden] receives the output of block `last` (NULL: not wanted; it
- * may be x_in; a capture's stop, when set, ends the pass early and leaves x_out unspecified). The sequences' caches of those blocks fill and their lengths advance; the capture
- * callback sees the projection inputs as in llm_forward. */
+ * may be x_in; when a capture's stop ends the pass early, x_out receives the residual stream where
+ * it stopped: the block's input at LLM_IN_QKV or LLM_IN_O, the stream after the attention half,
+ * x + o(attention), at LLM_IN_MLP or LLM_IN_DOWN). The sequences' caches of those blocks fill and
+ * their lengths advance; the capture callback sees the projection inputs as in llm_forward. */
 smelt_err *llm_forward_blocks(llm_engine *e, const llm_batch_item *items, int n_items, const float *x_in, float *x_out);
+/* An engine over one block (first == last, not block 0's embeddings) can skip the attention half:
+ * x_in is then the stream after it (what a pass stopped at LLM_IN_MLP wrote to x_out) and the
+ * pass runs the MLP half alone, the same floats as the whole block computes. A quantizer whose
+ * attention weights are final saves recomputing them for every MLP pass. Fails on other engines. */
+smelt_err *llm_engine_set_mlp_only(llm_engine *e, bool on);
 
 #endif

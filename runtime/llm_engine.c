@@ -89,6 +89,14 @@ void llm_engine_set_capture(llm_engine *e, llm_capture_fn fn, void *ctx, int sto
 
 void llm_engine_set_capture_stop(llm_engine *e, llm_input_kind kind) { e->stop_kind = kind; }
 
+smelt_err *llm_engine_set_mlp_only(llm_engine *e, bool on)
+{
+    if (on && !(e->blocks_only && e->first == e->last))
+        return SMELT_ERR(SMELT_E_INVALID, "only an engine over one block (llm_engine_new_blocks with first == last) can run its MLP half alone");
+    e->mlp_only = on;
+    return NULL;
+}
+
 /* hands a projection input to the capture callback; returns from block() when the pass stops there */
 #define CAPTURE(e, l, kind, x, T, dim)                                            \
     do {                                                                          \
@@ -256,6 +264,7 @@ static void block(llm_engine *e, int l, int T, llm_seq *const *seqs, const int *
     const smelt_llm_config *c = &e->c;
     const llm_layer *L = &e->layers[l];
     int H = c->hidden, qd = c->n_heads * c->head_dim, kvd = kv_dim(e);
+    if (e->mlp_only) goto mlp; /* e->x already holds x + o(attention) */
     norm(e, &L->ln1, e->xn, e->x, T);
     CAPTURE(e, l, LLM_IN_QKV, e->xn, T, H);
     if (e->gpt2) {
@@ -292,6 +301,7 @@ static void block(llm_engine *e, int l, int T, llm_seq *const *seqs, const int *
     llm_linear_apply(&L->o, e->att, T, e->xn);
     add_into(e->x, e->xn, (size_t)T * H);
 
+mlp:
     norm(e, &L->ln2, e->xn, e->x, T);
     CAPTURE(e, l, LLM_IN_MLP, e->xn, T, H);
     if (e->gpt2) {
@@ -371,7 +381,8 @@ static void advance(const llm_batch_item *items, int n_items)
 smelt_err *llm_forward_blocks(llm_engine *e, const llm_batch_item *items, int n_items, const float *x_in, float *x_out)
 {
     if (!e->blocks_only) return SMELT_ERR(SMELT_E_INVALID, "llm_forward_blocks needs an engine made by llm_engine_new_blocks");
-    if (!x_in && e->first != 0) return SMELT_ERR(SMELT_E_INVALID, "no hidden states for block %d: only block 0 starts from the embeddings", e->first);
+    if (!x_in && (e->first != 0 || e->mlp_only))
+        return SMELT_ERR(SMELT_E_INVALID, "no hidden states for block %d: only block 0's whole pass starts from the embeddings", e->first);
     fwd_plan p;
     SMELT_TRY(plan_batch(e, items, n_items, &p));
     if (p.T == 0) return NULL;

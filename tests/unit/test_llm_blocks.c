@@ -6,8 +6,12 @@
  * - a pass that stops after one input kind captures that input unchanged;
  * - chaining engines over blocks 0..2 and 3..L-1 gives the same hidden states as one engine over
  *   every block;
+ * - a pass stopped at the gate/up input hands back the stream after the attention half, and an
+ *   MLP-half engine from there captures down's input and ends at the block's output, bit for bit
+ *   (GPTQ's down pass and block output skip the attention that way);
  * - misuse is refused with a message: llm_forward on a block engine, a block range outside the
- *   model, hidden states missing for a block other than 0. */
+ *   model, hidden states missing for a block other than 0 or for an MLP half, an MLP half asked of
+ *   an engine over two blocks. */
 #define _POSIX_C_SOURCE 200809L
 #include <setjmp.h>
 #include <stdarg.h>
@@ -145,6 +149,57 @@ static void chained_blocks_capture_what_the_full_pass_does(void **state)
     smelt_model_free(m);
 }
 
+/* Runs only the MLP half of block `layer` from the stream after its attention. */
+static void run_mlp_half(smelt_model *m, int layer, const float *x_mid, float *x_out, grab *g)
+{
+    llm_engine *e = NULL;
+    smelt_err *err = llm_engine_new_blocks(m, layer, layer, &e);
+    if (!err) err = llm_engine_set_mlp_only(e, true);
+    if (err) fail_msg("%s", smelt_err_msg(err));
+    if (g) llm_engine_set_capture(e, grab_fn, g, g->layer);
+    llm_seq *seqs[N_SEQ];
+    int32_t tok[64];
+    llm_batch_item items[N_SEQ];
+    make_items(e, seqs, tok, items);
+    err = llm_forward_blocks(e, items, N_SEQ, x_mid, x_out);
+    if (err) fail_msg("%s", smelt_err_msg(err));
+    free_seqs(seqs);
+    llm_engine_free(e);
+}
+
+static void mlp_half_continues_where_the_stop_left_off(void **state)
+{
+    (void)state;
+    smelt_model *m = load();
+    int L = m->llm.n_layers, H = m->llm.hidden, T = seq_len[0] + seq_len[1];
+    size_t bytes = (size_t)T * H * sizeof(float);
+    float *x = malloc(bytes), *mid = malloc(bytes), *full = malloc(bytes), *half = malloc(bytes), *at_o = malloc(bytes);
+    assert_non_null(x), assert_non_null(mid), assert_non_null(full), assert_non_null(half), assert_non_null(at_o);
+    for (int l = 0; l < L; l++) {
+        const float *in = l == 0 ? NULL : x;
+        /* stopped at o_proj's input the stream is still the block's input */
+        grab go = {l, LLM_IN_O, NULL, 0, 0};
+        run_blocks(m, l, l, in, at_o, &go, true);
+        if (in) assert_memory_equal(at_o, in, bytes);
+        free(go.x);
+        grab gm = {l, LLM_IN_MLP, NULL, 0, 0};
+        run_blocks(m, l, l, in, mid, &gm, true);
+        free(gm.x);
+        grab want = {l, LLM_IN_DOWN, NULL, 0, 0};
+        run_blocks(m, l, l, in, full, &want, false);
+        grab got = {l, LLM_IN_DOWN, NULL, 0, 0};
+        run_mlp_half(m, l, mid, half, &got);
+        assert_int_equal(got.calls, 1);
+        assert_int_equal(got.n, want.n);
+        assert_memory_equal(got.x, want.x, want.n * sizeof(float));
+        assert_memory_equal(half, full, bytes);
+        free(want.x), free(got.x);
+        memcpy(x, full, bytes);
+    }
+    free(x), free(mid), free(full), free(half), free(at_o);
+    smelt_model_free(m);
+}
+
 static void misuse_is_refused(void **state)
 {
     (void)state;
@@ -171,9 +226,26 @@ static void misuse_is_refused(void **state)
     smelt_err_free(err);
     err = llm_forward_blocks(e, items, N_SEQ, NULL, NULL);
     assert_non_null(err);
-    assert_non_null(strstr(smelt_err_msg(err), "only block 0 starts from the embeddings"));
+    assert_non_null(strstr(smelt_err_msg(err), "only block 0's whole pass starts from the embeddings"));
     smelt_err_free(err);
     for (int i = 0; i < N_SEQ; i++) assert_int_equal(llm_seq_len(seqs[i]), 0); /* nothing ran */
+    free_seqs(seqs);
+    llm_engine_free(e);
+
+    /* the MLP half: one block only, and from hidden states */
+    assert_null(llm_engine_new_blocks(m, 0, 1, &e));
+    err = llm_engine_set_mlp_only(e, true);
+    assert_non_null(err);
+    assert_non_null(strstr(smelt_err_msg(err), "only an engine over one block"));
+    smelt_err_free(err);
+    llm_engine_free(e);
+    assert_null(llm_engine_new_blocks(m, 0, 0, &e));
+    assert_null(llm_engine_set_mlp_only(e, true));
+    make_items(e, seqs, tok, items);
+    err = llm_forward_blocks(e, items, N_SEQ, NULL, NULL);
+    assert_non_null(err);
+    assert_non_null(strstr(smelt_err_msg(err), "no hidden states for block 0"));
+    smelt_err_free(err);
     free_seqs(seqs);
     llm_engine_free(e);
     smelt_model_free(m);
@@ -183,6 +255,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(chained_blocks_capture_what_the_full_pass_does),
+        cmocka_unit_test(mlp_half_continues_where_the_stop_left_off),
         cmocka_unit_test(misuse_is_refused),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
