@@ -33,3 +33,10 @@ case "${SMELT:-}" in */asan/*) SANITIZED=1 ;; esac
 
 # expect_close WHAT GOT WANT: within 0.05% relative
 expect_close() { jq -en --argjson g "$2" --argjson w "$3" '(($g - $w) / $w | fabs) <= 0.0005' >/dev/null || fail "$1: got $2, expected $3 within 0.05%"; }
+
+# teacher_ppl DOMAIN: the float teacher's perplexity on data/DOMAIN.val.txt, from its reference
+# (the base every quality check on a quantized teacher measures against)
+teacher_ppl() { jq -er --arg d "$1" '.ppl[$d].ppl' models/llama-teacher/reference.json; }
+
+# ppl_increase P BASE: perplexity P's relative increase over BASE, in percent
+ppl_increase() { jq -n --argjson p "$1" --argjson b "$2" '($p / $b - 1) * 100'; }

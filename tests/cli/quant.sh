@@ -3,7 +3,6 @@
 # artifacts that verify, inspect and run, determinism, and bad input.
 . tests/cli/lib.sh
 
-base_prose=28.12535819449876 base_quotes=135.83130705132962 base_code=24.273631877270855
 
 # check_rtn FLAGS WANT_PROSE WANT_QUOTES WANT_CODE (percent)
 check_rtn() {
@@ -14,9 +13,8 @@ check_rtn() {
     local want=$1; shift
     [ $SANITIZED = 1 ] && [ $d != quotes ] && continue
     expect_exit 0 "$SMELT" perplexity "$TMP/q.smelt" data/$d.val.txt --json
-    local base_var=base_$d
     local inc
-    inc=$(jq -n --argjson p "$(jqv .ppl)" --argjson b "${!base_var}" '($p / $b - 1) * 100')
+    inc=$(ppl_increase "$(jqv .ppl)" "$(teacher_ppl $d)")
     echo "$flags $d: ppl $(jqv .ppl), increase $(printf '%.3f' "$inc")% (reference $want%)"
     jq -en --argjson i "$inc" --argjson w "$want" '($i - $w | fabs) <= 0.02' >/dev/null || fail "$flags $d: +$inc%, expected $want% within 0.02 points"
   done

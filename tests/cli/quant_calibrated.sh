@@ -15,7 +15,6 @@
 # catches one domain breaking while the others hold.
 . tests/cli/lib.sh
 
-base_prose=28.12535819449876 base_quotes=135.83130705132962 base_code=24.273631877270855
 CALIB=(--calib data/prose.train.txt --calib data/quotes.train.txt --calib data/code.train.txt)
 
 # quality FLAGS MEAN_MAX DOMAIN_MAX: quantizes the teacher; the relative perplexity increase
@@ -27,8 +26,8 @@ quality() {
   expect_exit 0 "$SMELT" quant models/llama-teacher -o "$TMP/q.smelt" $flags "${CALIB[@]}" --json
   for d in prose quotes code; do
     expect_exit 0 "$SMELT" perplexity "$TMP/q.smelt" data/$d.val.txt --json
-    local base_var=base_$d inc
-    inc=$(jq -n --argjson p "$(jqv .ppl)" --argjson b "${!base_var}" '($p / $b - 1) * 100')
+    local inc
+    inc=$(ppl_increase "$(jqv .ppl)" "$(teacher_ppl $d)")
     echo "$flags $d: ppl $(jqv .ppl), increase $(printf '%.3f' "$inc")% (at most $domain_max%)"
     jq -en --argjson i "$inc" --argjson w "$domain_max" '$i <= $w' >/dev/null || fail "$flags $d: +$inc%, expected at most +$domain_max%"
     sum=$(jq -n --argjson s "$sum" --argjson i "$inc" '$s + $i')

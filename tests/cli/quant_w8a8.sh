@@ -4,7 +4,7 @@
 # and w8a8 projections giving the float model's tokens, and bad input.
 . tests/cli/lib.sh
 
-base_quotes=135.83130705132962
+base_quotes=$(teacher_ppl quotes) || fail "no quotes perplexity in models/llama-teacher/reference.json"
 calib="--calib data/prose.train.txt --calib data/quotes.train.txt --calib data/code.train.txt"
 # the sanitized pass calibrates on fewer tokens (the same code paths)
 [ $SANITIZED = 1 ] && calib="$calib --calib-tokens 3072"
@@ -14,8 +14,6 @@ ppl_of() {
   expect_exit 0 "$SMELT" perplexity "$1" data/quotes.val.txt --json
   jqv .ppl
 }
-# increase P BASE: percent
-increase() { jq -n --argjson p "$1" --argjson b "$2" '($p / $b - 1) * 100'; }
 
 # shellcheck disable=SC2086
 expect_exit 0 "$SMELT" quant models/llama-teacher -o "$TMP/a8kv8.smelt" --scheme w8a8 --kv8 $calib --json
@@ -23,7 +21,7 @@ expect_eq "w8a8 layers" "$(jqv '.layers | length')" 42
 expect_eq "manifest recipe" "$(unzip -p "$TMP/a8kv8.smelt" manifest.json | jq -c '.meta.quantization | [.scheme, .bits, .activations, .kv_cache, .smoothquant.alpha]')" \
   '["w8a8",8,"int8","int8",0.5]'
 p_kv8=$(ppl_of "$TMP/a8kv8.smelt") || fail "perplexity of $TMP/a8kv8.smelt failed"
-inc=$(increase "$p_kv8" $base_quotes)
+inc=$(ppl_increase "$p_kv8" $base_quotes)
 echo "w8a8+kv8 quotes: ppl $p_kv8, increase $(printf '%.3f' "$inc")%"
 jq -en --argjson i "$inc" '$i <= 1.0' >/dev/null || fail "w8a8+kv8 quotes: +$inc%, expected at most +1%"
 
@@ -41,12 +39,12 @@ if [ $SANITIZED = 0 ]; then
   # shellcheck disable=SC2086
   expect_exit 0 "$SMELT" quant models/llama-teacher -o "$TMP/a8.smelt" --scheme w8a8 $calib
   p_a8=$(ppl_of "$TMP/a8.smelt") || fail "perplexity of $TMP/a8.smelt failed"
-  inc=$(increase "$p_a8" $base_quotes)
+  inc=$(ppl_increase "$p_a8" $base_quotes)
   echo "w8a8 quotes: ppl $p_a8, increase $(printf '%.3f' "$inc")%"
   jq -en --argjson i "$inc" '$i <= 1.0' >/dev/null || fail "w8a8 quotes: +$inc%, expected at most +1%"
   # int8 activations do change the numbers (the w8a8 path ran, not w8's float activations)
   [ "$p_a8" != "$base_quotes" ] || fail "w8a8 gave the float model's perplexity exactly"
-  inc=$(increase "$p_kv8" "$p_a8")
+  inc=$(ppl_increase "$p_kv8" "$p_a8")
   echo "kv8 on top of w8a8, quotes: $(printf '%.4f' "$inc")%"
   jq -en --argjson i "$inc" '$i <= 0.1' >/dev/null || fail "kv8 over w8a8 quotes: +$inc%, expected at most +0.1%"
 
@@ -56,7 +54,7 @@ if [ $SANITIZED = 0 ]; then
   expect_eq "w4 kv8 recipe" "$(unzip -p "$TMP/w4kv8.smelt" manifest.json | jq -c '.meta.quantization | [.bits, .activations, .kv_cache]')" '[4,null,"int8"]'
   p_w4=$(ppl_of "$TMP/w4.smelt") || fail "perplexity of $TMP/w4.smelt failed"
   p_w4kv8=$(ppl_of "$TMP/w4kv8.smelt") || fail "perplexity of $TMP/w4kv8.smelt failed"
-  inc=$(increase "$p_w4kv8" "$p_w4")
+  inc=$(ppl_increase "$p_w4kv8" "$p_w4")
   echo "kv8 on top of w4, quotes: $(printf '%.4f' "$inc")%"
   jq -en --argjson i "$inc" '$i <= 0.1' >/dev/null || fail "kv8 over w4 quotes: +$inc%, expected at most +0.1%"
 fi
