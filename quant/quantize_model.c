@@ -151,6 +151,8 @@ static smelt_err *quantize_tensor(smelt_model *m, int ti, const quant_recipe *r,
     return NULL;
 }
 
+static int max_int(int a, int b) { return a > b ? a : b; }
+
 /* ---- GPTQ: Hessians of a block's projection inputs from the calibration windows ---- */
 
 typedef struct {
@@ -161,6 +163,8 @@ typedef struct {
     float *tmp;              /* one batch's X^T X */
     int64_t n;               /* tokens seen (every kind sees the same tokens) */
     int only;                /* the one input kind wanted, or -1 for all */
+    float *keep;             /* when not NULL: the `only` input kept for every calibration token, [tokens][dim] */
+    size_t keep_at;          /* the batch's first token */
     bool oom;
 } hess_acc;
 
@@ -187,6 +191,7 @@ static void capture_hessian(void *ctx, int layer, llm_input_kind kind, const flo
     for (int i = 0; i < dim; i++)
         for (int j = i; j < dim; j++) H[(size_t)i * dim + j] += a->tmp[(size_t)i * dim + j];
     if ((int)kind == (a->only >= 0 ? a->only : LLM_IN_QKV)) a->n += T;
+    if (a->keep && (int)kind == a->only) memcpy(a->keep + a->keep_at * dim, x, (size_t)T * dim * sizeof *x);
 }
 
 /* H = 2 X^T X / n, mirrored into the lower triangle */
@@ -209,17 +214,20 @@ static llm_input_kind input_kind(const char *node, bool gpt2)
 
 /* Runs the calibration windows through block `layer` alone, from their hidden states at its input
  * (in [n_calib][window][hidden]; NULL for block 0: the embeddings), with acc (when not NULL)
- * collecting the projection inputs' Hessians; out (when not NULL) receives the windows' residual
- * stream where the pass ends: the block's output, or where acc's stop ended it (in and out may be
- * the same buffer). With mlp_only, `in` is the stream after the attention half, as a pass stopped
- * at LLM_IN_MLP wrote it, and only the MLP half runs. One block a pass instead of the whole prefix
- * again: quantizing a model of L blocks costs O(L) block passes, not O(L^2). The batches are the
- * same either way, so the results are too. */
-static smelt_err *run_block(smelt_model *m, const quant_recipe *r, int layer, hess_acc *acc, const float *in, float *out, bool mlp_only)
+ * collecting the projection inputs' Hessians (and keeping one kind's inputs, acc->keep); out (when
+ * not NULL) receives the windows' residual stream where the pass ends: the block's output, or where
+ * acc's stop ended it (in and out may be the same buffer). A pass may start inside the block
+ * (llm_engine_set_start) from what an earlier pass kept: at LLM_IN_O `in` is the block's input and
+ * proj the attention output; at LLM_IN_MLP `in` is the stream after the attention half, as a pass
+ * stopped at LLM_IN_MLP wrote it; at LLM_IN_DOWN `in` is that stream and proj the down inputs.
+ * One block a pass instead of the whole prefix again: quantizing a model of L blocks costs O(L)
+ * block passes, not O(L^2). The batches are the same either way, so the results are too. */
+static smelt_err *run_block(smelt_model *m, const quant_recipe *r, int layer, hess_acc *acc, llm_input_kind start, const float *in, const float *proj,
+                            float *out)
 {
     llm_engine *e = NULL;
     SMELT_TRY(llm_engine_new_blocks(m, layer, layer, &e));
-    smelt_err *err = mlp_only ? llm_engine_set_mlp_only(e, true) : NULL;
+    smelt_err *err = llm_engine_set_start(e, start);
     if (err) {
         llm_engine_free(e);
         return err;
@@ -229,6 +237,8 @@ static smelt_err *run_block(smelt_model *m, const quant_recipe *r, int layer, he
         llm_engine_set_capture(e, capture_hessian, acc, layer);
         if (acc->only >= 0) llm_engine_set_capture_stop(e, (llm_input_kind)acc->only);
     }
+    const smelt_llm_config *c = &m->llm;
+    size_t proj_dim = start == LLM_IN_O ? (size_t)c->n_heads * c->head_dim : (size_t)c->ffn;
     enum { BATCH = 4 };
     llm_seq *seqs[BATCH] = {0};
     size_t row = (size_t)r->calib_window * m->llm.hidden; /* one window's hidden states */
@@ -240,8 +250,9 @@ static smelt_err *run_block(smelt_model *m, const quant_recipe *r, int layer, he
             llm_seq_truncate(seqs[b], 0);
             items[b] = (llm_batch_item){seqs[b], r->calib + (size_t)(w0 + b) * r->calib_window, r->calib_window, false};
         }
-        size_t at = (size_t)w0 * row; /* the batch's windows are adjacent rows */
-        err = llm_forward_blocks(e, items, nb, in ? in + at : NULL, out ? out + at : NULL);
+        size_t at = (size_t)w0 * row, tok = (size_t)w0 * r->calib_window; /* the batch's windows are adjacent rows */
+        if (acc) acc->keep_at = tok;
+        err = llm_forward_blocks_from(e, items, nb, in ? in + at : NULL, proj ? proj + tok * proj_dim : NULL, out ? out + at : NULL);
         if (!err && acc && acc->oom) err = SMELT_ERR(SMELT_E_NOMEM, "out of memory for the calibration Hessians");
     }
     for (int i = 0; i < BATCH; i++) llm_seq_free(seqs[i]);
@@ -454,18 +465,30 @@ smelt_err *quantize_llm(smelt_model *m, const quant_recipe *r, quant_progress_fn
     /* GPTQ: the stream after the block's attention half, kept from the gate/up pass (attention
      * final by then), so the down pass and the block's output run only the MLP half */
     float *mid = NULL;
+    /* GPTQ: o_proj's inputs kept from its own pass (q/k/v final by then) for the gate/up pass, and
+     * down_proj's inputs kept from its pass (gate/up final) for the block's output, so neither
+     * computes them again: 40% of the passes' projection flops. Optional: without the memory
+     * (tokens x max(heads x head_dim, ffn) floats) the passes recompute them, to the same floats. */
+    float *kept = NULL;
     size_t hid_n = (size_t)r->n_calib * r->calib_window * m->llm.hidden;
+    size_t kept_n = (size_t)r->n_calib * r->calib_window * (size_t)max_int(m->llm.n_heads * m->llm.head_dim, m->llm.ffn);
     if (!err && calibrated && !(hid = malloc((hid_n ? hid_n : 1) * sizeof *hid)))
         err = SMELT_ERR(SMELT_E_NOMEM, "out of memory for the hidden states of %d calibration windows", r->n_calib);
     if (!err && gptq && !(mid = malloc((hid_n ? hid_n : 1) * sizeof *mid)))
         err = SMELT_ERR(SMELT_E_NOMEM, "out of memory for the hidden states of %d calibration windows", r->n_calib);
+    if (!err && gptq && !getenv("SMELT_GPTQ_NO_KEEP")) kept = malloc((kept_n ? kept_n : 1) * sizeof *kept);
     for (int step = calibrated ? 0 : -1; !err && step < (calibrated ? m->llm.n_layers * n_pass : 0); step++) {
         int layer = calibrated ? step / n_pass : -1, pass = gptq ? step % n_pass : -1;
         hess_acc acc = {.layer = layer, .only = pass};
-        const float *in = layer == 0 ? NULL : hid;
-        if (calibrated && pass == LLM_IN_MLP) err = run_block(m, r, layer, &acc, in, mid, false);
-        else if (calibrated && pass == LLM_IN_DOWN) err = run_block(m, r, layer, &acc, mid, NULL, true);
-        else if (calibrated) err = run_block(m, r, layer, &acc, in, NULL, false);
+        /* block 0 starts from the embeddings, which GPTQ's first pass (stopped at q/k/v's input,
+         * the block's input) leaves in hid for the passes that start inside the block */
+        const float *in = layer == 0 && pass <= LLM_IN_QKV ? NULL : hid;
+        if (pass == LLM_IN_O || pass == LLM_IN_DOWN) acc.keep = kept;
+        if (calibrated && pass == LLM_IN_QKV) err = run_block(m, r, layer, &acc, LLM_IN_QKV, in, NULL, layer == 0 ? hid : NULL);
+        else if (calibrated && pass == LLM_IN_MLP)
+            err = kept ? run_block(m, r, layer, &acc, LLM_IN_O, in, kept, mid) : run_block(m, r, layer, &acc, LLM_IN_QKV, in, NULL, mid);
+        else if (calibrated && pass == LLM_IN_DOWN) err = run_block(m, r, layer, &acc, LLM_IN_MLP, mid, NULL, NULL);
+        else if (calibrated) err = run_block(m, r, layer, &acc, LLM_IN_QKV, in, NULL, NULL);
         if (!err && awq) {
             float a[4];
             err = awq_layer(m, layer, &acc, &r->scheme, a);
@@ -501,9 +524,11 @@ smelt_err *quantize_llm(smelt_model *m, const quant_recipe *r, quant_progress_fn
         hess_free(&acc);
         /* the block is done: its outputs, from its quantized weights, feed the next one */
         if (!err && calibrated && (step + 1) % n_pass == 0 && layer + 1 < m->llm.n_layers)
-            err = gptq ? run_block(m, r, layer, NULL, mid, hid, true) : run_block(m, r, layer, NULL, layer == 0 ? NULL : hid, hid, false);
+            err = gptq && kept ? run_block(m, r, layer, NULL, LLM_IN_DOWN, mid, kept, hid)
+                  : gptq   ? run_block(m, r, layer, NULL, LLM_IN_MLP, mid, NULL, hid)
+                           : run_block(m, r, layer, NULL, LLM_IN_QKV, layer == 0 ? NULL : hid, NULL, hid);
     }
-    free(hid), free(mid);
+    free(hid), free(mid), free(kept);
     json_t *q = json_pack("{s:s, s:i, s:i, s:b, s:b}", "method", r->method, "bits", r->scheme.bits, "group", r->scheme.bits == 8 ? 0 : r->scheme.group,
                           "asym", r->scheme.asym, "clip", r->clip);
     if (q && r->refit) json_object_set_new(q, "refit", json_true());

@@ -93,10 +93,17 @@ smelt_err *llm_engine_new_blocks(const smelt_model *m, int first, int last, llm_
  * x + o(attention), at LLM_IN_MLP or LLM_IN_DOWN). The sequences' caches of those blocks fill and
  * their lengths advance; the capture callback sees the projection inputs as in llm_forward. */
 smelt_err *llm_forward_blocks(llm_engine *e, const llm_batch_item *items, int n_items, const float *x_in, float *x_out);
-/* An engine over one block (first == last, not block 0's embeddings) can skip the attention half:
- * x_in is then the stream after it (what a pass stopped at LLM_IN_MLP wrote to x_out) and the
- * pass runs the MLP half alone, the same floats as the whole block computes. A quantizer whose
- * attention weights are final saves recomputing them for every MLP pass. Fails on other engines. */
-smelt_err *llm_engine_set_mlp_only(llm_engine *e, bool on);
+/* An engine over one block (first == last) can start inside it, at the input of a projection,
+ * when what comes before is already known (a quantizer whose earlier weights in the block are
+ * final): LLM_IN_O takes x_in = the block's input and proj_in = the attention output o reads;
+ * LLM_IN_MLP takes x_in = the stream after the attention half (what a pass stopped at LLM_IN_MLP
+ * wrote to x_out); LLM_IN_DOWN takes that stream and proj_in = the down projection's input. The
+ * pass computes the same floats as the whole block from there (the capture sees the start's own
+ * input too); the block's KV cache is not written. LLM_IN_QKV, the default, runs the whole block.
+ * Fails on other engines. */
+smelt_err *llm_engine_set_start(llm_engine *e, llm_input_kind kind);
+/* llm_forward_blocks for an engine that starts at LLM_IN_O or LLM_IN_DOWN: proj_in [T, dim] is
+ * that projection's input (dim = heads x head_dim or ffn), rows as x_in's; NULL otherwise. */
+smelt_err *llm_forward_blocks_from(llm_engine *e, const llm_batch_item *items, int n_items, const float *x_in, const float *proj_in, float *x_out);
 
 #endif

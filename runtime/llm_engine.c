@@ -89,11 +89,12 @@ void llm_engine_set_capture(llm_engine *e, llm_capture_fn fn, void *ctx, int sto
 
 void llm_engine_set_capture_stop(llm_engine *e, llm_input_kind kind) { e->stop_kind = kind; }
 
-smelt_err *llm_engine_set_mlp_only(llm_engine *e, bool on)
+smelt_err *llm_engine_set_start(llm_engine *e, llm_input_kind kind)
 {
-    if (on && !(e->blocks_only && e->first == e->last))
-        return SMELT_ERR(SMELT_E_INVALID, "only an engine over one block (llm_engine_new_blocks with first == last) can run its MLP half alone");
-    e->mlp_only = on;
+    if ((int)kind < 0 || kind >= LLM_IN_COUNT) return SMELT_ERR(SMELT_E_INVALID, "no projection input kind %d to start a block at", (int)kind);
+    if (kind != LLM_IN_QKV && !(e->blocks_only && e->first == e->last))
+        return SMELT_ERR(SMELT_E_INVALID, "only an engine over one block (llm_engine_new_blocks with first == last) can start inside it");
+    e->start = kind;
     return NULL;
 }
 
@@ -264,7 +265,11 @@ static void block(llm_engine *e, int l, int T, llm_seq *const *seqs, const int *
     const smelt_llm_config *c = &e->c;
     const llm_layer *L = &e->layers[l];
     int H = c->hidden, qd = c->n_heads * c->head_dim, kvd = kv_dim(e);
-    if (e->mlp_only) goto mlp; /* e->x already holds x + o(attention) */
+    /* a pass that starts inside the block (llm_engine_set_start): e->x and the projection's input
+     * already hold what the skipped part computed */
+    if (e->start == LLM_IN_O) goto o_proj;
+    if (e->start == LLM_IN_MLP) goto mlp;
+    if (e->start == LLM_IN_DOWN) goto down;
     norm(e, &L->ln1, e->xn, e->x, T);
     CAPTURE(e, l, LLM_IN_QKV, e->xn, T, H);
     if (e->gpt2) {
@@ -297,6 +302,7 @@ static void block(llm_engine *e, int l, int T, llm_seq *const *seqs, const int *
     }
     llm_attn_args a = {c->n_heads, c->n_kv_heads, c->head_dim, l, e->q, e->att, seqs, pos, segs, n_segs};
     llm_attention(&a, T);
+o_proj:
     CAPTURE(e, l, LLM_IN_O, e->att, T, qd);
     llm_linear_apply(&L->o, e->att, T, e->xn);
     add_into(e->x, e->xn, (size_t)T * H);
@@ -307,15 +313,14 @@ mlp:
     if (e->gpt2) {
         llm_linear_apply(&L->fc, e->xn, T, e->h1);
         llm_gelu_tanh(e->h1, (size_t)T * c->ffn);
-        CAPTURE(e, l, LLM_IN_DOWN, e->h1, T, c->ffn);
-        llm_linear_apply(&L->proj, e->h1, T, e->xn);
     } else {
         llm_linear_apply(&L->gate, e->xn, T, e->h1);
         llm_linear_apply(&L->up, e->xn, T, e->h2);
         llm_swiglu(e->h1, e->h2, (size_t)T * c->ffn);
-        CAPTURE(e, l, LLM_IN_DOWN, e->h1, T, c->ffn);
-        llm_linear_apply(&L->down, e->h1, T, e->xn);
     }
+down:
+    CAPTURE(e, l, LLM_IN_DOWN, e->h1, T, c->ffn);
+    llm_linear_apply(e->gpt2 ? &L->proj : &L->down, e->h1, T, e->xn);
     add_into(e->x, e->xn, (size_t)T * H);
 }
 
@@ -380,15 +385,26 @@ static void advance(const llm_batch_item *items, int n_items)
 
 smelt_err *llm_forward_blocks(llm_engine *e, const llm_batch_item *items, int n_items, const float *x_in, float *x_out)
 {
+    return llm_forward_blocks_from(e, items, n_items, x_in, NULL, x_out);
+}
+
+smelt_err *llm_forward_blocks_from(llm_engine *e, const llm_batch_item *items, int n_items, const float *x_in, const float *proj_in, float *x_out)
+{
     if (!e->blocks_only) return SMELT_ERR(SMELT_E_INVALID, "llm_forward_blocks needs an engine made by llm_engine_new_blocks");
-    if (!x_in && (e->first != 0 || e->mlp_only))
+    if (!x_in && (e->first != 0 || e->start != LLM_IN_QKV))
         return SMELT_ERR(SMELT_E_INVALID, "no hidden states for block %d: only block 0's whole pass starts from the embeddings", e->first);
+    bool wants_proj = e->start == LLM_IN_O || e->start == LLM_IN_DOWN;
+    if (wants_proj != (proj_in != NULL))
+        return SMELT_ERR(SMELT_E_INVALID, "a pass that starts at the %s projection's input %s", e->start == LLM_IN_O ? "o" : e->start == LLM_IN_DOWN ? "down" : "block's first",
+                         wants_proj ? "needs that input (proj_in)" : "takes no proj_in");
     fwd_plan p;
     SMELT_TRY(plan_batch(e, items, n_items, &p));
     if (p.T == 0) return NULL;
     size_t bytes = (size_t)p.T * e->c.hidden * sizeof(float);
     if (x_in) memcpy(e->x, x_in, bytes);
     else embed(e, items, n_items, &p);
+    if (e->start == LLM_IN_O) memcpy(e->att, proj_in, (size_t)p.T * e->c.n_heads * e->c.head_dim * sizeof(float));
+    if (e->start == LLM_IN_DOWN) memcpy(e->h1, proj_in, (size_t)p.T * e->c.ffn * sizeof(float));
     int last = e->stop_after_layer >= e->first && e->stop_after_layer < e->last ? e->stop_after_layer : e->last;
     for (int l = e->first; l <= last; l++) block(e, l, p.T, p.seqs, p.pos, p.segs, n_items);
     if (x_out) memcpy(x_out, e->x, bytes);

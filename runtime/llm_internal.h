@@ -60,7 +60,7 @@ struct llm_engine {
      * which binds no head and the embeddings only when first is 0 */
     int first, last;
     bool blocks_only;
-    bool mlp_only; /* a one-block calibration engine that starts at the MLP half (llm_engine_set_mlp_only) */
+    llm_input_kind start; /* where a one-block calibration engine's pass starts (llm_engine_set_start) */
     /* scratch, grown to the largest batch seen */
     int cap_tokens;
     float *x, *xn, *q, *k, *v, *att, *h1, *h2;

@@ -6,12 +6,13 @@
  * - a pass that stops after one input kind captures that input unchanged;
  * - chaining engines over blocks 0..2 and 3..L-1 gives the same hidden states as one engine over
  *   every block;
- * - a pass stopped at the gate/up input hands back the stream after the attention half, and an
- *   MLP-half engine from there captures down's input and ends at the block's output, bit for bit
- *   (GPTQ's down pass and block output skip the attention that way);
+ * - a pass stopped at the gate/up input hands back the stream after the attention half; passes
+ *   started inside the block (at o_proj's input with the attention output kept, at the MLP half
+ *   from that stream, at down's input kept) capture what the whole block captures and end at its
+ *   output, bit for bit (GPTQ's later passes skip what earlier ones computed that way);
  * - misuse is refused with a message: llm_forward on a block engine, a block range outside the
- *   model, hidden states missing for a block other than 0 or for an MLP half, an MLP half asked of
- *   an engine over two blocks. */
+ *   model, hidden states missing for a block other than 0 or for a start inside a block, a start
+ *   inside a block asked of an engine over two blocks, a projection input missing or needless. */
 #define _POSIX_C_SOURCE 200809L
 #include <setjmp.h>
 #include <stdarg.h>
@@ -149,54 +150,74 @@ static void chained_blocks_capture_what_the_full_pass_does(void **state)
     smelt_model_free(m);
 }
 
-/* Runs only the MLP half of block `layer` from the stream after its attention. */
-static void run_mlp_half(smelt_model *m, int layer, const float *x_mid, float *x_out, grab *g)
+/* Runs block `layer` from inside it (llm_engine_set_start): x_in and proj_in as llm.h says. */
+static void run_from(smelt_model *m, int layer, llm_input_kind start, const float *x_in, const float *proj_in, float *x_out, grab *g)
 {
     llm_engine *e = NULL;
     smelt_err *err = llm_engine_new_blocks(m, layer, layer, &e);
-    if (!err) err = llm_engine_set_mlp_only(e, true);
+    if (!err) err = llm_engine_set_start(e, start);
     if (err) fail_msg("%s", smelt_err_msg(err));
     if (g) llm_engine_set_capture(e, grab_fn, g, g->layer);
     llm_seq *seqs[N_SEQ];
     int32_t tok[64];
     llm_batch_item items[N_SEQ];
     make_items(e, seqs, tok, items);
-    err = llm_forward_blocks(e, items, N_SEQ, x_mid, x_out);
+    err = llm_forward_blocks_from(e, items, N_SEQ, x_in, proj_in, x_out);
     if (err) fail_msg("%s", smelt_err_msg(err));
     free_seqs(seqs);
     llm_engine_free(e);
 }
 
-static void mlp_half_continues_where_the_stop_left_off(void **state)
+/* What the whole block captures of `kind` and outputs equals what a pass started at `start`
+ * captures and outputs, bit for bit. */
+static void assert_same_from(smelt_model *m, int layer, llm_input_kind start, const float *x_in, const float *proj_in, llm_input_kind kind,
+                             const grab *want, const float *full, size_t bytes)
+{
+    float *out = full ? malloc(bytes) : NULL;
+    assert_true(!full || out);
+    grab got = {layer, kind, NULL, 0, 0};
+    run_from(m, layer, start, x_in, proj_in, out, &got);
+    assert_int_equal(got.calls, 1);
+    assert_int_equal(got.n, want->n);
+    assert_memory_equal(got.x, want->x, want->n * sizeof(float));
+    if (full) assert_memory_equal(out, full, bytes);
+    free(got.x), free(out);
+}
+
+static void passes_started_inside_the_block_continue_where_a_stop_left_off(void **state)
 {
     (void)state;
     smelt_model *m = load();
     int L = m->llm.n_layers, H = m->llm.hidden, T = seq_len[0] + seq_len[1];
     size_t bytes = (size_t)T * H * sizeof(float);
-    float *x = malloc(bytes), *mid = malloc(bytes), *full = malloc(bytes), *half = malloc(bytes), *at_o = malloc(bytes);
-    assert_non_null(x), assert_non_null(mid), assert_non_null(full), assert_non_null(half), assert_non_null(at_o);
+    float *x = malloc(bytes), *mid = malloc(bytes), *full = malloc(bytes), *at_qkv = malloc(bytes), *at_o = malloc(bytes);
+    assert_non_null(x), assert_non_null(mid), assert_non_null(full), assert_non_null(at_qkv), assert_non_null(at_o);
     for (int l = 0; l < L; l++) {
         const float *in = l == 0 ? NULL : x;
-        /* stopped at o_proj's input the stream is still the block's input */
+        /* stopped at q/k/v's or o_proj's input the stream is still the block's input (block 0's:
+         * the embeddings, from which a pass starting inside block 0 goes on) */
+        grab gq = {l, LLM_IN_QKV, NULL, 0, 0};
+        run_blocks(m, l, l, in, at_qkv, &gq, true);
+        if (in) assert_memory_equal(at_qkv, in, bytes);
+        free(gq.x);
         grab go = {l, LLM_IN_O, NULL, 0, 0};
         run_blocks(m, l, l, in, at_o, &go, true);
-        if (in) assert_memory_equal(at_o, in, bytes);
-        free(go.x);
+        assert_memory_equal(at_o, at_qkv, bytes);
         grab gm = {l, LLM_IN_MLP, NULL, 0, 0};
         run_blocks(m, l, l, in, mid, &gm, true);
-        free(gm.x);
-        grab want = {l, LLM_IN_DOWN, NULL, 0, 0};
-        run_blocks(m, l, l, in, full, &want, false);
-        grab got = {l, LLM_IN_DOWN, NULL, 0, 0};
-        run_mlp_half(m, l, mid, half, &got);
-        assert_int_equal(got.calls, 1);
-        assert_int_equal(got.n, want.n);
-        assert_memory_equal(got.x, want.x, want.n * sizeof(float));
-        assert_memory_equal(half, full, bytes);
-        free(want.x), free(got.x);
+        grab gd = {l, LLM_IN_DOWN, NULL, 0, 0};
+        run_blocks(m, l, l, in, full, &gd, false);
+        /* from o_proj's input (the attention output) and the block's input */
+        assert_same_from(m, l, LLM_IN_O, at_qkv, go.x, LLM_IN_MLP, &gm, NULL, 0);
+        assert_same_from(m, l, LLM_IN_O, at_qkv, go.x, LLM_IN_DOWN, &gd, full, bytes);
+        /* from the stream after the attention half */
+        assert_same_from(m, l, LLM_IN_MLP, mid, NULL, LLM_IN_DOWN, &gd, full, bytes);
+        /* from down's input and that stream */
+        assert_same_from(m, l, LLM_IN_DOWN, mid, gd.x, LLM_IN_DOWN, &gd, full, bytes);
+        free(go.x), free(gm.x), free(gd.x);
         memcpy(x, full, bytes);
     }
-    free(x), free(mid), free(full), free(half), free(at_o);
+    free(x), free(mid), free(full), free(at_qkv), free(at_o);
     smelt_model_free(m);
 }
 
@@ -232,20 +253,40 @@ static void misuse_is_refused(void **state)
     free_seqs(seqs);
     llm_engine_free(e);
 
-    /* the MLP half: one block only, and from hidden states */
+    /* starting inside a block: one block only, from hidden states, with the projection's input
+     * exactly when the start needs one */
     assert_null(llm_engine_new_blocks(m, 0, 1, &e));
-    err = llm_engine_set_mlp_only(e, true);
+    err = llm_engine_set_start(e, LLM_IN_MLP);
     assert_non_null(err);
     assert_non_null(strstr(smelt_err_msg(err), "only an engine over one block"));
     smelt_err_free(err);
+    assert_null(llm_engine_set_start(e, LLM_IN_QKV)); /* the whole blocks: allowed */
+    err = llm_engine_set_start(e, LLM_IN_COUNT);
+    assert_non_null(err);
+    assert_non_null(strstr(smelt_err_msg(err), "no projection input kind 4"));
+    smelt_err_free(err);
     llm_engine_free(e);
     assert_null(llm_engine_new_blocks(m, 0, 0, &e));
-    assert_null(llm_engine_set_mlp_only(e, true));
+    assert_null(llm_engine_set_start(e, LLM_IN_MLP));
     make_items(e, seqs, tok, items);
     err = llm_forward_blocks(e, items, N_SEQ, NULL, NULL);
     assert_non_null(err);
     assert_non_null(strstr(smelt_err_msg(err), "no hidden states for block 0"));
     smelt_err_free(err);
+    int T = seq_len[0] + seq_len[1];
+    float *buf = calloc((size_t)T * (m->llm.ffn > m->llm.hidden ? m->llm.ffn : m->llm.hidden), sizeof(float));
+    assert_non_null(buf);
+    err = llm_forward_blocks_from(e, items, N_SEQ, buf, buf, NULL);
+    assert_non_null(err);
+    assert_non_null(strstr(smelt_err_msg(err), "takes no proj_in"));
+    smelt_err_free(err);
+    assert_null(llm_engine_set_start(e, LLM_IN_DOWN));
+    err = llm_forward_blocks(e, items, N_SEQ, buf, NULL);
+    assert_non_null(err);
+    assert_non_null(strstr(smelt_err_msg(err), "starts at the down projection's input needs that input"));
+    smelt_err_free(err);
+    for (int i = 0; i < N_SEQ; i++) assert_int_equal(llm_seq_len(seqs[i]), 0); /* nothing ran */
+    free(buf);
     free_seqs(seqs);
     llm_engine_free(e);
     smelt_model_free(m);
@@ -255,7 +296,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(chained_blocks_capture_what_the_full_pass_does),
-        cmocka_unit_test(mlp_half_continues_where_the_stop_left_off),
+        cmocka_unit_test(passes_started_inside_the_block_continue_where_a_stop_left_off),
         cmocka_unit_test(misuse_is_refused),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
