@@ -13,6 +13,7 @@
 /* LAPACK's Fortran interface (OpenBLAS exports it; Debian has no LAPACKE in the same package) */
 extern void dpotrf_(const char *uplo, const int *n, double *a, const int *lda, int *info);
 extern void dpotri_(const char *uplo, const int *n, double *a, const int *lda, int *info);
+extern void dpotrs_(const char *uplo, const int *n, const int *nrhs, const double *a, const int *lda, double *b, const int *ldb, int *info);
 
 #define GPTQ_BLOCK 128
 
@@ -198,5 +199,44 @@ smelt_err *gptq_quantize(float *W, int rows, int cols, double *H, double damp, b
                 for (int i = 0; i < cols; i++) W[(size_t)r * cols + perm[i]] = Wp[(size_t)r * cols + i];
     }
     free(U), free(perm), free(Hp), free(Wp);
+    return err;
+}
+
+smelt_err *gptq_float_target(float *W, int rows, int cols, const double *H, const double *G, double damp)
+{
+    size_t nn = (size_t)cols * cols, nw = (size_t)rows * cols;
+    double *Hd = malloc(nn * sizeof *Hd), *Wd = malloc(nw * sizeof *Wd), *B = malloc(nw * sizeof *B);
+    if (!Hd || !Wd || !B) {
+        free(Hd), free(Wd), free(B);
+        return SMELT_ERR(SMELT_E_NOMEM, "out of memory for a %d x %d float-target solve", rows, cols);
+    }
+    memcpy(Hd, H, nn * sizeof *Hd);
+    double mean_diag = 0;
+    for (int i = 0; i < cols; i++) {
+        double *h = &Hd[(size_t)i * cols + i];
+        if (*h == 0) *h = 1; /* an input never seen: G's row is zero too, so V's column is zero */
+        mean_diag += *h;
+    }
+    mean_diag /= cols;
+    for (int i = 0; i < cols; i++) Hd[(size_t)i * cols + i] += damp * mean_diag;
+    for (size_t i = 0; i < nw; i++) Wd[i] = W[i];
+    /* V = W + W (G - H)^T (H + damp)^-1: the dampening shrinks the correction, not the weights (V =
+     * W G^T (H + damp)^-1 would pull every weight towards zero along H's weak directions).
+     * B = W (G - H)^T, [rows][cols]: read column-major it is the [cols][rows] right-hand side. */
+    double *D = malloc(nn * sizeof *D);
+    if (!D) {
+        free(Hd), free(Wd), free(B);
+        return SMELT_ERR(SMELT_E_NOMEM, "out of memory for a %d x %d float-target solve", rows, cols);
+    }
+    for (size_t i = 0; i < nn; i++) D[i] = G[i] - H[i];
+    cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasTrans, rows, cols, cols, 1.0, Wd, cols, D, cols, 0.0, B, cols);
+    free(D);
+    int info = 0;
+    dpotrf_("L", &cols, Hd, &cols, &info);
+    if (info == 0) dpotrs_("L", &cols, &rows, Hd, &cols, B, &cols, &info);
+    smelt_err *err = NULL;
+    if (info != 0) err = SMELT_ERR(SMELT_E_INVALID, "the calibration Hessian is not positive definite (LAPACK info %d); use more calibration data or a larger damp", info);
+    for (size_t i = 0; !err && i < nw; i++) W[i] = (float)(Wd[i] + B[i]);
+    free(Hd), free(Wd), free(B);
     return err;
 }

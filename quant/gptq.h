@@ -29,4 +29,12 @@
 smelt_err *gptq_quantize(float *W, int rows, int cols, double *H, double damp, bool act_order, bool clip, const quant_scheme *s, void *q,
                          float *scale, uint8_t *zero);
 
+/* GPTQ against the float model's outputs (GPTAQ's asymmetric calibration, Li et al., 2025): the
+ * layer's quantized-model inputs X_q differ from the float model's X_f, and the loss that matters
+ * is ||X_f W^T - X_q Q^T||. With H = 2 X_q^T X_q / n and G = 2 X_q^T X_f / n ([cols][cols]) it is
+ * ||X_q (V - Q)^T|| plus a constant, V = W G^T (H + damp)^-1 the float weights that best follow
+ * the float model from the quantized inputs: W becomes V, and GPTQ then rounds V with H. H is not
+ * changed. */
+smelt_err *gptq_float_target(float *W, int rows, int cols, const double *H, const double *G, double damp);
+
 #endif

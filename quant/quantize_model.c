@@ -28,6 +28,8 @@ static smelt_err *check_recipe(const smelt_model *m, const quant_recipe *r)
     if ((gptq || awq) && (!r->calib || r->n_calib < 1 || r->calib_window < 2))
         return SMELT_ERR(SMELT_E_INVALID, "%s needs calibration text (--calib FILE[:TOKENS])", r->method);
     if (gptq && !(r->damp > 0 && r->damp < 1)) return SMELT_ERR(SMELT_E_INVALID, "damp %g, expected between 0 and 1", r->damp);
+    if (r->float_target && strcmp(r->method, "gptq") != 0)
+        return SMELT_ERR(SMELT_E_INVALID, "--float-target corrects GPTQ's target with the float model's inputs: it goes with --method gptq, not %s", r->method);
     if (r->avg_bits > 0 && (!r->calib || r->n_calib < 1))
         return SMELT_ERR(SMELT_E_INVALID, "--avg-bits measures each layer's sensitivity on calibration text: give --calib FILE[:TOKENS]");
     if (r->avg_bits > 0 && s->bits != 4) return SMELT_ERR(SMELT_E_INVALID, "--avg-bits mixes 4-bit and 8-bit weights: use it with --scheme w4");
@@ -55,7 +57,7 @@ static smelt_err *check_recipe(const smelt_model *m, const quant_recipe *r)
 
 /* Quantizes tensor index ti, by RTN or, given its Hessian H ([cols][cols], consumed), by GPTQ;
  * adds its scale (and zero) tensors. */
-static smelt_err *quantize_tensor(smelt_model *m, int ti, const quant_recipe *r, const quant_scheme *s, double *H, quant_report *rep)
+static smelt_err *quantize_tensor(smelt_model *m, int ti, const quant_recipe *r, const quant_scheme *s, double *H, const double *G, quant_report *rep)
 {
     /* GPTQ's rounding: gptq, and awq-gptq after its scales */
     bool gptq = strcmp(r->method, "gptq") == 0 || strcmp(r->method, "awq-gptq") == 0;
@@ -73,10 +75,22 @@ static smelt_err *quantize_tensor(smelt_model *m, int ti, const quant_recipe *r,
         free(w);
         return SMELT_ERR(SMELT_E_NOMEM, "weight '%s': out of memory", t->name);
     }
+    /* with a float target GPTQ (and the refit) aim at the corrected weights; the reported error
+     * stays against the weights as given */
+    float *w_given = NULL;
+    if (G) {
+        smelt_err *err = (w_given = malloc(n * sizeof *w_given)) ? NULL : SMELT_ERR(SMELT_E_NOMEM, "weight '%s': out of memory", t->name);
+        if (!err) memcpy(w_given, w, n * sizeof *w_given);
+        if (!err) err = smelt_err_wrap(gptq_float_target(w, rows, cols, H, G, r->damp), "weight '%s'", t->name);
+        if (err) {
+            free(w), free(w_given);
+            return err;
+        }
+    }
     float *w_orig = NULL;
     float *Hf = r->refit && H ? malloc((size_t)cols * cols * sizeof *Hf) : NULL;
     if (r->refit && H && !Hf) {
-        free(w);
+        free(w), free(w_given);
         return SMELT_ERR(SMELT_E_NOMEM, "weight '%s': out of memory", t->name);
     }
     /* copied now: GPTQ dampens and factors H in place */
@@ -85,13 +99,13 @@ static smelt_err *quantize_tensor(smelt_model *m, int ti, const quant_recipe *r,
         /* GPTQ overwrites w; the error is reported against the original */
         w_orig = malloc(n * sizeof *w_orig);
         if (!w_orig) {
-            free(w);
+            free(w), free(w_given), free(Hf);
             return SMELT_ERR(SMELT_E_NOMEM, "weight '%s': out of memory", t->name);
         }
         memcpy(w_orig, w, n * sizeof *w_orig);
         smelt_err *err = smelt_err_wrap(gptq_quantize(w, rows, cols, H, r->damp, r->act_order, r->clip, s, q, scale, zero), "weight '%s'", t->name);
         if (err) {
-            free(w), free(w_orig), free(Hf);
+            free(w), free(w_orig), free(Hf), free(w_given);
             return err;
         }
         free(w);
@@ -105,9 +119,13 @@ static smelt_err *quantize_tensor(smelt_model *m, int ti, const quant_recipe *r,
         smelt_err *err = smelt_err_wrap(refit_scales(w, rows, cols, Hf, s, q, scale, zero, NULL), "weight '%s'", t->name);
         free(Hf);
         if (err) {
-            free(w);
+            free(w), free(w_given);
             return err;
         }
+    }
+    if (w_given) {
+        free(w);
+        w = w_given;
     }
 
     /* reconstruction error, row by row through the same dequantizer the runtime uses */
@@ -165,6 +183,12 @@ typedef struct {
     int only;                /* the one input kind wanted, or -1 for all */
     float *keep;             /* when not NULL: the `only` input kept for every calibration token, [tokens][dim] */
     size_t keep_at;          /* the batch's first token */
+    /* the float model's pass: every kind's inputs kept (keep_all[kind], [tokens][dim]), no Hessians */
+    float *keep_all[LLM_IN_COUNT];
+    /* GPTQ against the float model's outputs: the float inputs of the same tokens (xf[kind]) give
+     * G = sum x_q x_f^T, [dim][dim] */
+    const float *xf[LLM_IN_COUNT];
+    double *G[LLM_IN_COUNT];
     bool oom;
 } hess_acc;
 
@@ -172,6 +196,12 @@ static void capture_hessian(void *ctx, int layer, llm_input_kind kind, const flo
 {
     hess_acc *a = ctx;
     if (layer != a->layer || a->oom || (a->only >= 0 && (int)kind != a->only)) return;
+    if (a->keep_all[kind]) {
+        a->dim[kind] = dim;
+        memcpy(a->keep_all[kind] + a->keep_at * dim, x, (size_t)T * dim * sizeof *x);
+        if ((int)kind == LLM_IN_QKV) a->n += T;
+        return;
+    }
     if (!a->H[kind]) {
         a->dim[kind] = dim;
         a->H[kind] = calloc((size_t)dim * dim, sizeof(double));
@@ -190,6 +220,14 @@ static void capture_hessian(void *ctx, int layer, llm_input_kind kind, const flo
         for (int i = 0; i < dim; i++) xa[i] += fabsf(x[(size_t)t * dim + i]);
     for (int i = 0; i < dim; i++)
         for (int j = i; j < dim; j++) H[(size_t)i * dim + j] += a->tmp[(size_t)i * dim + j];
+    if (a->xf[kind]) {
+        if (!a->G[kind] && !(a->G[kind] = calloc((size_t)dim * dim, sizeof(double)))) {
+            a->oom = true;
+            return;
+        }
+        cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, dim, dim, T, 1.0f, x, dim, a->xf[kind] + a->keep_at * dim, dim, 0.0f, a->tmp, dim);
+        for (size_t i = 0; i < (size_t)dim * dim; i++) a->G[kind][i] += a->tmp[i];
+    }
     if ((int)kind == (a->only >= 0 ? a->only : LLM_IN_QKV)) a->n += T;
     if (a->keep && (int)kind == a->only) memcpy(a->keep + a->keep_at * dim, x, (size_t)T * dim * sizeof *x);
 }
@@ -261,13 +299,14 @@ static smelt_err *run_block(smelt_model *m, const quant_recipe *r, int layer, he
         if (acc->H[k]) {
             finish_hessian(acc->H[k], acc->dim[k], acc->n);
             for (int i = 0; i < acc->dim[k]; i++) acc->xabs[k][i] /= (double)acc->n;
+            for (size_t i = 0; acc->G[k] && i < (size_t)acc->dim[k] * acc->dim[k]; i++) acc->G[k][i] *= 2.0 / (double)acc->n;
         }
     return err;
 }
 
 static void hess_free(hess_acc *a)
 {
-    for (int k = 0; k < LLM_IN_COUNT; k++) free(a->H[k]), free(a->xabs[k]);
+    for (int k = 0; k < LLM_IN_COUNT; k++) free(a->H[k]), free(a->xabs[k]), free(a->G[k]);
     free(a->tmp);
 }
 
@@ -477,6 +516,17 @@ smelt_err *quantize_llm(smelt_model *m, const quant_recipe *r, quant_progress_fn
     if (!err && gptq && !(mid = malloc((hid_n ? hid_n : 1) * sizeof *mid)))
         err = SMELT_ERR(SMELT_E_NOMEM, "out of memory for the hidden states of %d calibration windows", r->n_calib);
     if (!err && gptq && !getenv("SMELT_GPTQ_NO_KEEP")) kept = malloc((kept_n ? kept_n : 1) * sizeof *kept);
+    /* GPTQ against the float model: its hidden states and its block's four inputs */
+    bool float_target = gptq && r->float_target;
+    float *hid_f = NULL, *xf[LLM_IN_COUNT] = {0};
+    if (!err && float_target) {
+        size_t tok = (size_t)r->n_calib * r->calib_window;
+        int dims[LLM_IN_COUNT] = {m->llm.hidden, m->llm.n_heads * m->llm.head_dim, m->llm.hidden, m->llm.ffn};
+        hid_f = malloc((hid_n ? hid_n : 1) * sizeof *hid_f);
+        bool ok = hid_f != NULL;
+        for (int kind = 0; kind < LLM_IN_COUNT; kind++) ok = ok && (xf[kind] = malloc(tok * dims[kind] * sizeof(float)));
+        if (!ok) err = SMELT_ERR(SMELT_E_NOMEM, "out of memory for the float model's inputs of %d calibration windows", r->n_calib);
+    }
     for (int step = calibrated ? 0 : -1; !err && step < (calibrated ? m->llm.n_layers * n_pass : 0); step++) {
         int layer = calibrated ? step / n_pass : -1, pass = gptq ? step % n_pass : -1;
         hess_acc acc = {.layer = layer, .only = pass};
@@ -484,6 +534,14 @@ smelt_err *quantize_llm(smelt_model *m, const quant_recipe *r, quant_progress_fn
          * the block's input) leaves in hid for the passes that start inside the block */
         const float *in = layer == 0 && pass <= LLM_IN_QKV ? NULL : hid;
         if (pass == LLM_IN_O || pass == LLM_IN_DOWN) acc.keep = kept;
+        if (float_target && pass == LLM_IN_QKV) {
+            /* the float block, from the float model's stream, before any of its weights is rounded */
+            hess_acc fa = {.layer = layer, .only = -1};
+            for (int kind = 0; kind < LLM_IN_COUNT; kind++) fa.keep_all[kind] = xf[kind];
+            err = run_block(m, r, layer, &fa, LLM_IN_QKV, layer == 0 ? NULL : hid_f, NULL, hid_f);
+            hess_free(&fa);
+        }
+        if (float_target) acc.xf[pass] = xf[pass];
         if (calibrated && pass == LLM_IN_QKV) err = run_block(m, r, layer, &acc, LLM_IN_QKV, in, NULL, layer == 0 ? hid : NULL);
         else if (calibrated && pass == LLM_IN_MLP)
             err = kept ? run_block(m, r, layer, &acc, LLM_IN_O, in, kept, mid) : run_block(m, r, layer, &acc, LLM_IN_QKV, in, NULL, mid);
@@ -516,7 +574,7 @@ smelt_err *quantize_llm(smelt_model *m, const quant_recipe *r, quant_progress_fn
                 memcpy(H, acc.H[kind], (size_t)dim * dim * sizeof *H);
             }
             int ti = (int)(t - m->tensors);
-            err = quantize_tensor(m, ti, r, &scheme_of[ti], H, &rep[k]);
+            err = quantize_tensor(m, ti, r, &scheme_of[ti], H, calibrated ? acc.G[input_kind(nd->name, gpt2)] : NULL, &rep[k]);
             free(H);
             if (!err) rep[k++].sensitivity = sens_of[ti];
             if (progress) progress(ctx, k, total);
@@ -528,10 +586,12 @@ smelt_err *quantize_llm(smelt_model *m, const quant_recipe *r, quant_progress_fn
                   : gptq   ? run_block(m, r, layer, NULL, LLM_IN_MLP, mid, NULL, hid)
                            : run_block(m, r, layer, NULL, LLM_IN_QKV, layer == 0 ? NULL : hid, NULL, hid);
     }
-    free(hid), free(mid), free(kept);
+    free(hid), free(mid), free(kept), free(hid_f);
+    for (int kind = 0; kind < LLM_IN_COUNT; kind++) free(xf[kind]);
     json_t *q = json_pack("{s:s, s:i, s:i, s:b, s:b}", "method", r->method, "bits", r->scheme.bits, "group", r->scheme.bits == 8 ? 0 : r->scheme.group,
                           "asym", r->scheme.asym, "clip", r->clip);
     if (q && r->refit) json_object_set_new(q, "refit", json_true());
+    if (q && r->float_target) json_object_set_new(q, "float_target", json_true());
     if (q && calibrated)
         json_object_update_new(q, json_pack("{s:i, s:i}", "calib_windows", r->n_calib, "calib_window", r->calib_window));
     if (q && (gptq || strcmp(r->method, "awq-gptq") == 0)) json_object_update_new(q, json_pack("{s:f, s:b}", "damp", r->damp, "act_order", r->act_order));

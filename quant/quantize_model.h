@@ -20,6 +20,7 @@ typedef struct {
     bool clip;            /* rtn: search each group's range (quant/clip.h) */
     bool act_order;       /* gptq: columns in order of decreasing Hessian diagonal */
     bool refit;           /* calibrated methods: least-squares group scales for the rounded codes (quant/refit.h) */
+    bool float_target;    /* gptq: aim each layer at the float model's outputs, not its weights (gptq_float_target) */
     const int32_t *calib; /* gptq: n_calib windows of calib_window tokens, back to back */
     int n_calib, calib_window;
     double damp; /* gptq: added to diag(H) as a fraction of its mean (0.01 is usual) */

@@ -15,7 +15,7 @@ static const cli_cmd_info info = {
     "quant",
     "Quantize the linear layers of a language model (or an ONNX graph's weights) into a .smelt artifact.",
     "smelt quant IN -o OUT.smelt --scheme w8|w4|w8a8 [--group 32|64|128] [--asym] [--method rtn|gptq|awq|awq-gptq]\n"
-    "                  [--clip] [--act-order] [--refit] [--calib FILE[:TOKENS]]... [--calib-tokens N] [--damp D]\n"
+    "                  [--clip] [--act-order] [--refit] [--float-target] [--calib FILE[:TOKENS]]... [--calib-tokens N] [--damp D]\n"
     "                  [--avg-bits B] [--sens-windows N] [--alpha A] [--kv8] [--json]",
     "IN is a Hugging Face folder, an .onnx graph or a .smelt artifact of a float model. For an ONNX\n"
     "graph, --scheme w8 makes every weight read only by MatMul, Gemm or Conv int8 per output channel\n"
@@ -27,7 +27,9 @@ static const cli_cmd_info info = {
     "files (documents split as in the perplexity protocol; TOKENS of each, by default an equal share\n"
     "of --calib-tokens, 32768) in windows of 256 tokens, blocks quantized in order on the outputs of\n"
     "the already quantized ones; --damp (0.01) steadies the Hessian; --act-order takes the columns by\n"
-    "decreasing input energy (group ranges then fixed up front). --method awq scales each input channel\n"
+    "decreasing input energy (group ranges then fixed up front); --float-target aims each layer at the\n"
+    "float model's outputs on its own inputs instead of at the float weights on the quantized model's\n"
+    "inputs (GPTAQ's asymmetric calibration; twice the time). --method awq scales each input channel\n"
     "by its activation size to a power searched on the calibration text (the inverse folded into the\n"
     "preceding norm or projection), then rounds to nearest (with --clip, each group to the range that\n"
     "least changes the layer's outputs); awq-gptq rounds the scaled weights by GPTQ instead. --clip\n"
@@ -57,7 +59,7 @@ CMD(quant)
     double damp = 0.01, avg_bits = 0;
     long sens_windows = 16;
     cli_strs calib = {0};
-    bool asym = false, json = false, clip = false, act_order = false, refit = false, kv8 = false;
+    bool asym = false, json = false, clip = false, act_order = false, refit = false, float_target = false, kv8 = false;
     double alpha = 0.5;
     const cli_opt opts[] = {
         {"output", 'o', OPT_STR, &out, "OUT.smelt", "artifact to write (required)"},
@@ -68,6 +70,7 @@ CMD(quant)
         {"clip", 0, OPT_FLAG, &clip, NULL, "rtn, awq: search each group's range for the least error"},
         {"act-order", 0, OPT_FLAG, &act_order, NULL, "gptq: quantize columns by decreasing activation energy"},
         {"refit", 0, OPT_FLAG, &refit, NULL, "gptq, awq(-gptq): least-squares group scales for the rounded codes"},
+        {"float-target", 0, OPT_FLAG, &float_target, NULL, "gptq: aim at the float model's outputs (asymmetric calibration)"},
         {"calib", 0, OPT_STRS, &calib, "FILE[:TOKENS]", "gptq, awq(-gptq): calibration text (repeatable)"},
         {"calib-tokens", 0, OPT_INT, &calib_tokens, "N", "gptq, awq(-gptq): calibration tokens in all (default 32768)"},
         {"damp", 0, OPT_DOUBLE, &damp, "D", "gptq: Hessian dampening, a fraction of its mean diagonal (0.01)"},
@@ -85,7 +88,7 @@ CMD(quant)
         fprintf(stderr, "smelt quant: missing %s\nusage: %s\n", !out ? "-o OUT.smelt" : "--scheme", info.usage);
         return 2;
     }
-    quant_recipe r = {.scheme = {0, (int)group, asym}, .method = method, .clip = clip, .act_order = act_order, .refit = refit, .calib_window = 256, .damp = damp,
+    quant_recipe r = {.scheme = {0, (int)group, asym}, .method = method, .clip = clip, .act_order = act_order, .refit = refit, .float_target = float_target, .calib_window = 256, .damp = damp,
                       .avg_bits = avg_bits, .sens_windows = (int)sens_windows};
     int32_t *calib_ids = NULL;
     smelt_err *err = NULL;

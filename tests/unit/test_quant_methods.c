@@ -201,6 +201,61 @@ static void test_gptq_rejects_singular(void **state)
     smelt_err_free(err);
 }
 
+/* The float target: V is the stationary point of the dampened objective
+ * ||X_f W^T - X_q V^T||^2 (H, G scaled 2/n) + lam ||V - W||^2, lam = damp x mean diag(H), so
+ * (H + lam) V^T = G W^T + lam W^T, checked here in double from X_q and X_f themselves; from
+ * inputs that differ from the float ones by a linear map plus noise, V's outputs follow the float
+ * outputs ten times closer than W's; with X_f = X_q (nothing to correct) W comes back as it was,
+ * bit for bit. */
+static void test_float_target_solves_the_normal_equations(void **state)
+{
+    (void)state;
+    enum { NT = 400, C = 24, R = 5 };
+    double *Xq = malloc(sizeof(double) * NT * C), *Xf = malloc(sizeof(double) * NT * C), *H = malloc(sizeof(double) * C * C),
+           *G = malloc(sizeof(double) * C * C);
+    float W[R * C], V[R * C];
+    assert_non_null(Xq), assert_non_null(Xf), assert_non_null(H), assert_non_null(G);
+    for (int t = 0; t < NT; t++)
+        for (int i = 0; i < C; i++) {
+            Xf[t * C + i] = nrand() * (1 + i % 5);
+            /* the quantized model's inputs: a channel gain, a leak between channels, noise */
+            Xq[t * C + i] = (i % 3 == 0 ? 1.1 : 1.0) * Xf[t * C + i] + 0.02 * nrand() + (i == 3 ? 0.3 * Xf[t * C + 7] : 0);
+        }
+    for (int i = 0; i < R * C; i++) W[i] = (float)nrand();
+    for (int i = 0; i < C; i++)
+        for (int j = 0; j < C; j++) {
+            double h = 0, g = 0;
+            for (int t = 0; t < NT; t++) h += Xq[t * C + i] * Xq[t * C + j], g += Xq[t * C + i] * Xf[t * C + j];
+            H[i * C + j] = 2 * h / NT, G[i * C + j] = 2 * g / NT;
+        }
+    double damp = 0.01, mean = 0;
+    for (int i = 0; i < C; i++) mean += H[i * C + i] / C;
+    memcpy(V, W, sizeof V);
+    assert_null(gptq_float_target(V, R, C, H, G, damp));
+    double worst = 0, scale = 0, err_w = 0, err_v = 0;
+    for (int r = 0; r < R; r++) {
+        for (int i = 0; i < C; i++) {
+            double lhs = damp * mean * V[r * C + i], rhs = damp * mean * W[r * C + i];
+            for (int j = 0; j < C; j++) lhs += H[i * C + j] * V[r * C + j], rhs += G[i * C + j] * W[r * C + j];
+            worst = fmax(worst, fabs(lhs - rhs));
+            scale = fmax(scale, fabs(rhs));
+        }
+        for (int t = 0; t < NT; t++) {
+            double yf = 0, yw = 0, yv = 0;
+            for (int j = 0; j < C; j++) yf += Xf[t * C + j] * W[r * C + j], yw += Xq[t * C + j] * W[r * C + j], yv += Xq[t * C + j] * V[r * C + j];
+            err_w += (yf - yw) * (yf - yw), err_v += (yf - yv) * (yf - yv);
+        }
+    }
+    assert_true(worst < 1e-5 * scale); /* f32 V: a few ulps */
+    printf("  float target: output error %.4g with W, %.4g with V\n", err_w, err_v);
+    assert_true(err_v < 0.1 * err_w); /* what is linear in X_q is undone; the noise stays */
+    /* nothing to correct: W as it was */
+    memcpy(V, W, sizeof V);
+    assert_null(gptq_float_target(V, R, C, H, H, damp));
+    assert_memory_equal(V, W, sizeof V);
+    free(Xq), free(Xf), free(H), free(G);
+}
+
 static void test_awq_scales_help(void **state)
 {
     (void)state;
@@ -289,6 +344,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_gptq_beats_rtn),      cmocka_unit_test(test_gptq_rejects_singular),
         cmocka_unit_test(test_refit_is_least_squares),
+        cmocka_unit_test(test_float_target_solves_the_normal_equations),
         cmocka_unit_test(test_awq_scales_help),
         cmocka_unit_test(test_clip_never_worse),    cmocka_unit_test(test_clip_uniform_is_rtn),
     };
