@@ -2,7 +2,7 @@
 # Quality of each quantization method on the teacher, domain by domain: perplexity increase over
 # the float model, KL divergence of the next-token distributions and top-1 agreement with it
 # (smelt eval on the bundled suite: prose and code on 160 windows spread over the val file, quotes
-# whole). Writes build/bench/quant_quality.md. Not part of `make bench` (about 15 minutes on 2 cores).
+# whole). Writes build/bench/quant_quality.md. Not part of `make bench` (about 20 minutes on 2 cores).
 # Usage: tests/bench/quant_quality.sh [SMELT_BINARY]
 set -euo pipefail
 cd "$(dirname "$0")/../.."
@@ -14,7 +14,10 @@ methods=(
   "w8|--scheme w8"
   "w4-g128-rtn|--scheme w4 --group 128"
   "w4-g128-gptq|--scheme w4 --group 128 --method gptq ${calib[*]}"
+  "w4-g128-gptq-float-target|--scheme w4 --group 128 --method gptq --float-target ${calib[*]}"
+  "w4-g128-asym-gptq|--scheme w4 --group 128 --asym --method gptq ${calib[*]}"
   "w4-g128-asym-gptq-ao|--scheme w4 --group 128 --asym --method gptq --act-order ${calib[*]}"
+  "w4-g128-asym-gptq-float-target|--scheme w4 --group 128 --asym --method gptq --float-target ${calib[*]}"
   "w4-g128-awq-gptq|--scheme w4 --group 128 --method awq-gptq ${calib[*]}"
   "w4-mixed-5bit|--scheme w4 --group 128 --avg-bits 5 ${calib[*]}"
   "w8a8-kv8|--scheme w8a8 --kv8 ${calib[*]}"

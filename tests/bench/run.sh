@@ -40,6 +40,7 @@ $smelt quant "$mid" -o "$out/synth-w8a8.smelt" --scheme w8a8 --calib data/prose.
   "$build/bench_import" models/llama-teacher "$out/teacher.smelt" 15
   "$build/bench_llm" models/llama-teacher "$big" 5
   "$build/bench_quant" 5
+  bash tests/bench/quant_time.sh "$smelt" 3
   "$build/bench_qgemm_i8" 5 "$mid" "$out/synth-w8a8.smelt"
   bash tests/bench/ort_compare.sh "$build" 9
   bash tests/bench/distill.sh "$smelt" 20
