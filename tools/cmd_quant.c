@@ -29,7 +29,7 @@ static const cli_cmd_info info = {
     "the already quantized ones; --damp (0.01) steadies the Hessian; --act-order takes the columns by\n"
     "decreasing input energy (group ranges then fixed up front); --float-target aims each layer at the\n"
     "float model's outputs on its own inputs instead of at the float weights on the quantized model's\n"
-    "inputs (GPTAQ's asymmetric calibration; twice the time). --method awq scales each input channel\n"
+    "inputs (GPTAQ's asymmetric calibration; 2-2.5x the time). --method awq scales each input channel\n"
     "by its activation size to a power searched on the calibration text (the inverse folded into the\n"
     "preceding norm or projection), then rounds to nearest (with --clip, each group to the range that\n"
     "least changes the layer's outputs); awq-gptq rounds the scaled weights by GPTQ instead. --clip\n"
