@@ -29,9 +29,8 @@ echo "== generate with the artifact (greedy, 32 tokens)"
 $smelt run "$out/teacher.smelt" --prompt "The quick brown fox" --max-tokens 32 --ignore-eos
 echo "== perplexity of the artifact on each domain's val file"
 for d in prose quotes code; do $smelt perplexity "$out/teacher.smelt" data/$d.val.txt; done
-echo "== quantize: int4 groups of 128 by GPTQ aimed at the float model's outputs, on 32k calibration"
-echo "   tokens of the three train files"
-$smelt quant "$out/teacher.smelt" -o "$out/teacher-w4-gptq.smelt" --scheme w4 --group 128 --method gptq --float-target \
+echo "== quantize: int4 groups of 128 by GPTQ on 32k calibration tokens of the three train files"
+$smelt quant "$out/teacher.smelt" -o "$out/teacher-w4-gptq.smelt" --scheme w4 --group 128 --method gptq \
   --calib data/prose.train.txt --calib data/quotes.train.txt --calib data/code.train.txt | tail -1
 echo "== perplexity of the int4 artifact on each domain (compare with the float lines above)"
 for d in prose quotes code; do $smelt perplexity "$out/teacher-w4-gptq.smelt" data/$d.val.txt; done
