@@ -11,16 +11,13 @@ smelt=${1:-build/smelt}
 runs=${2:-3}
 out=build/bench
 mkdir -p "$out"
+. tests/bench/lib.sh
 calib=(--calib data/prose.train.txt --calib data/quotes.train.txt --calib data/code.train.txt)
 
 block_opts="--arch llama --hidden 2048 --layers 1 --heads 16 --ffn 5632 --vocab 4096 --context 2048 --dtype bf16 --seed 3"
 block="$out/synth-llama-h2048-l1-bf16"
-if [ "$(cat "$block/synth-options" 2>/dev/null)" != "$block_opts" ]; then
-  rm -rf "$block"
-  # shellcheck disable=SC2086
-  $smelt synth -o "$block" $block_opts >/dev/null
-  echo "$block_opts" >"$block/synth-options"
-fi
+# shellcheck disable=SC2086
+synth_once "$smelt" "$block" $block_opts
 
 # seconds one quantization takes (the artifact is thrown away)
 seconds() {
