@@ -538,15 +538,17 @@ smelt_err *quantize_llm(smelt_model *m, const quant_recipe *r, quant_progress_fn
             /* the float block, from the float model's stream, before any of its weights is rounded */
             hess_acc fa = {.layer = layer, .only = -1};
             for (int kind = 0; kind < LLM_IN_COUNT; kind++) fa.keep_all[kind] = xf[kind];
-            err = run_block(m, r, layer, &fa, LLM_IN_QKV, layer == 0 ? NULL : hid_f, NULL, hid_f);
+            err = run_block(m, r, layer, &fa, LLM_IN_QKV, layer == 0 ? NULL : hid_f, NULL, hid_f); /* checked before the next pass */
             hess_free(&fa);
         }
         if (float_target) acc.xf[pass] = xf[pass];
-        if (calibrated && pass == LLM_IN_QKV) err = run_block(m, r, layer, &acc, LLM_IN_QKV, in, NULL, layer == 0 ? hid : NULL);
-        else if (calibrated && pass == LLM_IN_MLP)
-            err = kept ? run_block(m, r, layer, &acc, LLM_IN_O, in, kept, mid) : run_block(m, r, layer, &acc, LLM_IN_QKV, in, NULL, mid);
-        else if (calibrated && pass == LLM_IN_DOWN) err = run_block(m, r, layer, &acc, LLM_IN_MLP, mid, NULL, NULL);
-        else if (calibrated) err = run_block(m, r, layer, &acc, LLM_IN_QKV, in, NULL, NULL);
+        if (!err && calibrated) {
+            if (pass == LLM_IN_QKV) err = run_block(m, r, layer, &acc, LLM_IN_QKV, in, NULL, layer == 0 ? hid : NULL);
+            else if (pass == LLM_IN_MLP)
+                err = kept ? run_block(m, r, layer, &acc, LLM_IN_O, in, kept, mid) : run_block(m, r, layer, &acc, LLM_IN_QKV, in, NULL, mid);
+            else if (pass == LLM_IN_DOWN) err = run_block(m, r, layer, &acc, LLM_IN_MLP, mid, NULL, NULL);
+            else err = run_block(m, r, layer, &acc, LLM_IN_QKV, in, NULL, NULL);
+        }
         if (!err && awq) {
             float a[4];
             err = awq_layer(m, layer, &acc, &r->scheme, a);

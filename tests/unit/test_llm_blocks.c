@@ -221,17 +221,22 @@ static void passes_started_inside_the_block_continue_where_a_stop_left_off(void 
     smelt_model_free(m);
 }
 
+/* err is an error whose message contains text; frees it */
+static void assert_err_contains(smelt_err *err, const char *text)
+{
+    assert_non_null(err);
+    if (!strstr(smelt_err_msg(err), text)) fail_msg("'%s' lacks '%s'", smelt_err_msg(err), text);
+    smelt_err_free(err);
+}
+
 static void misuse_is_refused(void **state)
 {
     (void)state;
     smelt_model *m = load();
     int L = m->llm.n_layers;
     llm_engine *e = NULL;
-    smelt_err *err = llm_engine_new_blocks(m, 2, 1, &e);
-    assert_non_null(err);
-    assert_non_null(strstr(smelt_err_msg(err), "blocks 2 to 1"));
-    smelt_err_free(err);
-    err = llm_engine_new_blocks(m, 0, L, &e);
+    assert_err_contains(llm_engine_new_blocks(m, 2, 1, &e), "blocks 2 to 1");
+    smelt_err *err = llm_engine_new_blocks(m, 0, L, &e);
     assert_non_null(err);
     assert_null(e);
     smelt_err_free(err);
@@ -241,14 +246,8 @@ static void misuse_is_refused(void **state)
     int32_t tok[64];
     llm_batch_item items[N_SEQ];
     make_items(e, seqs, tok, items);
-    err = llm_forward(e, items, N_SEQ, NULL);
-    assert_non_null(err);
-    assert_non_null(strstr(smelt_err_msg(err), "no head"));
-    smelt_err_free(err);
-    err = llm_forward_blocks(e, items, N_SEQ, NULL, NULL);
-    assert_non_null(err);
-    assert_non_null(strstr(smelt_err_msg(err), "only block 0's whole pass starts from the embeddings"));
-    smelt_err_free(err);
+    assert_err_contains(llm_forward(e, items, N_SEQ, NULL), "no head");
+    assert_err_contains(llm_forward_blocks(e, items, N_SEQ, NULL, NULL), "only block 0's whole pass starts from the embeddings");
     for (int i = 0; i < N_SEQ; i++) assert_int_equal(llm_seq_len(seqs[i]), 0); /* nothing ran */
     free_seqs(seqs);
     llm_engine_free(e);
@@ -256,35 +255,20 @@ static void misuse_is_refused(void **state)
     /* starting inside a block: one block only, from hidden states, with the projection's input
      * exactly when the start needs one */
     assert_null(llm_engine_new_blocks(m, 0, 1, &e));
-    err = llm_engine_set_start(e, LLM_IN_MLP);
-    assert_non_null(err);
-    assert_non_null(strstr(smelt_err_msg(err), "only an engine over one block"));
-    smelt_err_free(err);
-    assert_null(llm_engine_set_start(e, LLM_IN_QKV)); /* the whole blocks: allowed */
-    err = llm_engine_set_start(e, LLM_IN_COUNT);
-    assert_non_null(err);
-    assert_non_null(strstr(smelt_err_msg(err), "no projection input kind 4"));
-    smelt_err_free(err);
+    assert_err_contains(llm_engine_set_start(e, LLM_IN_MLP), "only an engine over one block");
+    assert_null(llm_engine_set_start(e, LLM_IN_QKV)); /* the whole block: allowed on any engine */
+    assert_err_contains(llm_engine_set_start(e, LLM_IN_COUNT), "no projection input kind 4");
     llm_engine_free(e);
     assert_null(llm_engine_new_blocks(m, 0, 0, &e));
     assert_null(llm_engine_set_start(e, LLM_IN_MLP));
     make_items(e, seqs, tok, items);
-    err = llm_forward_blocks(e, items, N_SEQ, NULL, NULL);
-    assert_non_null(err);
-    assert_non_null(strstr(smelt_err_msg(err), "no hidden states for block 0"));
-    smelt_err_free(err);
+    assert_err_contains(llm_forward_blocks(e, items, N_SEQ, NULL, NULL), "no hidden states for block 0");
     int T = seq_len[0] + seq_len[1];
     float *buf = calloc((size_t)T * (m->llm.ffn > m->llm.hidden ? m->llm.ffn : m->llm.hidden), sizeof(float));
     assert_non_null(buf);
-    err = llm_forward_blocks_from(e, items, N_SEQ, buf, buf, NULL);
-    assert_non_null(err);
-    assert_non_null(strstr(smelt_err_msg(err), "takes no proj_in"));
-    smelt_err_free(err);
+    assert_err_contains(llm_forward_blocks_from(e, items, N_SEQ, buf, buf, NULL), "takes no proj_in");
     assert_null(llm_engine_set_start(e, LLM_IN_DOWN));
-    err = llm_forward_blocks(e, items, N_SEQ, buf, NULL);
-    assert_non_null(err);
-    assert_non_null(strstr(smelt_err_msg(err), "starts at the down projection's input needs that input"));
-    smelt_err_free(err);
+    assert_err_contains(llm_forward_blocks(e, items, N_SEQ, buf, NULL), "starts at the down projection's input needs that input");
     for (int i = 0; i < N_SEQ; i++) assert_int_equal(llm_seq_len(seqs[i]), 0); /* nothing ran */
     free(buf);
     free_seqs(seqs);
