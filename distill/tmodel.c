@@ -178,7 +178,7 @@ smelt_err *tm_load_from(tm_model *m, const smelt_model *src, const int *layer_ma
         bool ok = t->ndim == 2 && group > 0 && cols % group == 0 && (q->bits == 8 || q->bits == 4) && sc && sc->dtype == SMELT_DT_F32 &&
                   smelt_shape_numel(sc->ndim, sc->shape) == (int64_t)rows * (cols / group) && (q->symmetric || (z && z->dtype == SMELT_DT_U8));
         if (!ok) return SMELT_ERR(SMELT_E_UNSUPPORTED, "%s: quantized tensor '%s' is not a w8 or w4 linear weight the trainer can dequantize", what, nm);
-        qmat qm = {q->bits, rows, cols, group, s->data, sc->data, z ? z->data : NULL};
+        qmat qm = {q->bits, rows, cols, group, s->data, sc->data, z ? z->data : NULL, false};
         qmat_dequant_rows(&qm, 0, rows, tm_w(m, i));
     }
     return NULL;

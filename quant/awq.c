@@ -16,7 +16,7 @@ static double scaled_rtn_error(const float *W, int rows, int cols, const float *
         for (int c = 0; c < cols; c++) Ws[(size_t)r * cols + c] = W[(size_t)r * cols + c] * s[c];
     rtn_quantize(Ws, rows, cols, sch, q, scale, zero);
     int group = sch->bits == 8 ? cols : sch->group;
-    qmat qm = {sch->bits, rows, cols, group, q, scale, zero};
+    qmat qm = {sch->bits, rows, cols, group, q, scale, zero, false};
     qmat_dequant_rows(&qm, 0, rows, Ws);
     for (int r = 0; r < rows; r++)
         for (int c = 0; c < cols; c++) Ws[(size_t)r * cols + c] = W[(size_t)r * cols + c] - Ws[(size_t)r * cols + c] / s[c];

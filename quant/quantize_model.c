@@ -129,7 +129,7 @@ static smelt_err *quantize_tensor(smelt_model *m, int ti, const quant_recipe *r,
     }
 
     /* reconstruction error, row by row through the same dequantizer the runtime uses */
-    qmat qm = {s->bits, rows, cols, group, q, scale, zero};
+    qmat qm = {s->bits, rows, cols, group, q, scale, zero, false};
     float *row = malloc((size_t)cols * sizeof *row);
     double num = 0, den = 0;
     for (int i = 0; row && i < rows; i++) {

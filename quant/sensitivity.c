@@ -70,7 +70,7 @@ smelt_err *quant_sensitivity(smelt_model *m, const int *tensors, int n, const qu
             /* the weight rounded and read back in f32: the engine runs it as a float weight */
             smelt_convert_float(w, SMELT_DT_F32, t->data, t->dtype, nw);
             rtn_quantize(w, rows, cols, low, q, scale, zero);
-            qmat qm = {low->bits, rows, cols, group, q, scale, zero};
+            qmat qm = {low->bits, rows, cols, group, q, scale, zero, false};
             qmat_dequant_rows(&qm, 0, rows, w);
             void *keep = t->data;
             smelt_dtype keep_dt = t->dtype;

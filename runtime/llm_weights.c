@@ -87,9 +87,23 @@ static smelt_err *bind_quantized(llm_engine *e, const char *node, const smelt_te
     if (!q->symmetric && (!z || z->dtype != SMELT_DT_U8 || smelt_shape_numel(z->ndim, z->shape) != (int64_t)out * ng))
         return SMELT_ERR(SMELT_E_CORRUPT, "weight '%s': zero-point tensor '%s' is not %d x %d u8 values", t->name, q->zero ? q->zero : "", out, ng);
     l->quantized = true;
-    l->qm = (qmat){q->bits, out, in, group, t->data, sc->data, z ? z->data : NULL};
+    l->qm = (qmat){q->bits, out, in, group, t->data, sc->data, z ? z->data : NULL, false};
     l->x8 = qmat_x8_wanted();
     e->weight_bytes += qmat_bytes(&l->qm);
+    /* the int8-activation kernels read their own copy in the decode layout (qmatmul.h: one stream
+     * a four-row step); the model keeps its row-after-row bytes. A weight bound twice (tied)
+     * shares the copy. */
+    ptrdiff_t idx = t - e->m->tensors;
+    if (l->x8 && qmat_x8_supported(&l->qm) && qmat_can_interleave(&l->qm)) {
+        if (!e->owned[idx]) {
+            void *ilv = malloc(qmat_row_bytes(&l->qm) * (size_t)out);
+            if (!ilv) return SMELT_ERR(SMELT_E_NOMEM, "weight '%s': out of memory repacking for decode", t->name);
+            qmat_interleave(&l->qm, ilv);
+            e->owned[idx] = ilv;
+        }
+        l->qm.q = e->owned[idx];
+        l->qm.interleaved = true;
+    }
     if (e->w8a8 && q->bits == 8) {
         if (!i8mat_pack(&l->a8m, t->data, sc->data, out, in)) return SMELT_ERR(SMELT_E_NOMEM, "weight '%s': out of memory repacking for w8a8", t->name);
         l->a8 = true;

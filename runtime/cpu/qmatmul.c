@@ -37,6 +37,21 @@ size_t qmat_bytes(const qmat *w)
     return q + ng * sizeof(float) + (w->zero ? ng : 0);
 }
 
+bool qmat_can_interleave(const qmat *w) { return !w->interleaved && w->rows >= QMAT_ILV_ROWS && qmat_row_bytes(w) % QMAT_ILV_BYTES == 0; }
+
+void qmat_interleave(const qmat *w, void *dst)
+{
+    size_t rb = qmat_row_bytes(w), stride;
+    qmat out = *w;
+    out.q = dst;
+    out.interleaved = true;
+    for (int r = 0; r < w->rows; r++) {
+        const uint8_t *src = (const uint8_t *)w->q + (size_t)r * rb;
+        uint8_t *d = (uint8_t *)qmat_row(&out, r, &stride);
+        for (size_t j = 0; j < rb; j += QMAT_ILV_BYTES) memcpy(d + j / QMAT_ILV_BYTES * stride, src + j, QMAT_ILV_BYTES);
+    }
+}
+
 typedef struct {
     const qmat_kernels *k;
     const qmat *w;
@@ -87,7 +102,9 @@ static bool mul_sgemm(const qmat *w, const float *x, int T, float *y)
 
 bool qmat_mul_with(const qmat_kernels *k, const qmat *w, const float *x, int T, float *y)
 {
-    if (T > QMAT_MAX_T) return mul_sgemm(w, x, T, y);
+    /* these kernels read rows one after another; the decode layout (an engine's int8-activation
+     * copy, which reaches here only past QMAT_MAX_T rows) goes through the dequantization */
+    if (T > QMAT_MAX_T || w->interleaved) return mul_sgemm(w, x, T, y);
     int ng = w->cols / w->group;
     float *xsum = NULL;
     if (w->zero) {

@@ -54,16 +54,18 @@ void qmat_dequant_rows(const qmat *w, int r0, int r1, float *out)
     int ng = w->cols / w->group;
     for (int r = r0; r < r1; r++) {
         float *o = out + (size_t)(r - r0) * w->cols;
+        size_t stride;
+        const uint8_t *q = qmat_row(w, r, &stride);
+#define BYTE(j) q[(size_t)(j) / QMAT_ILV_BYTES * stride + (size_t)(j) % QMAT_ILV_BYTES]
         if (w->bits == 8) {
-            const int8_t *q = (const int8_t *)w->q + (size_t)r * w->cols;
-            for (int c = 0; c < w->cols; c++) o[c] = (float)q[c] * w->scale[r];
+            for (int c = 0; c < w->cols; c++) o[c] = (float)(int8_t)BYTE(c) * w->scale[r];
             continue;
         }
-        const uint8_t *q = (const uint8_t *)w->q + (size_t)r * (w->cols / 2);
         for (int c = 0; c < w->cols; c++) {
-            int g = c / w->group;
+            int g = c / w->group, v = (BYTE(c >> 1) >> ((c & 1) * 4)) & 15;
             float z = w->zero ? (float)w->zero[(size_t)r * ng + g] : 0.0f;
-            o[c] = ((float)nibble(q, c, !w->zero) - z) * w->scale[(size_t)r * ng + g];
+            o[c] = ((float)(w->zero ? v : (v ^ 8) - 8) - z) * w->scale[(size_t)r * ng + g];
         }
+#undef BYTE
     }
 }

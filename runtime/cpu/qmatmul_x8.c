@@ -84,7 +84,8 @@ bool qxvec_make(qxvec *v, const qx_kernels *k, const float *x, int T, int cols, 
  * block a thread takes starts cold (its neighbour belongs to another thread), so blocks are long:
  * ROWS_BLOCK_BYTES of weights, less only where the matrix would give each thread fewer than
  * BLOCKS_PER_THREAD (measured, 2 threads, cold 4096 x 4096 and 11008 x 4096: 64 KiB blocks
- * 27-28 GB/s for int4, 256 KiB 30-32 GB/s; in the machine's faster phases 22 against 30). */
+ * 27-28 GB/s for int4, 256 KiB 30-32 GB/s; in the machine's faster phases 22 against 30; with
+ * the decode layout, 2 to 16 blocks to the 4096 x 4096 int4 matrix all within the noise). */
 #define ROWS_BLOCK_BYTES (256 << 10)
 #define BLOCKS_PER_THREAD 4
 
@@ -121,7 +122,7 @@ bool qmat_mul_x8_with(const qx_kernels *k, const qmat *w, const float *x, int T,
     size_t block_bytes = (size_t)w->rows * row_bytes / ((size_t)BLOCKS_PER_THREAD * threads);
     block_bytes = block_bytes < ROWS_BLOCK_BYTES ? block_bytes : ROWS_BLOCK_BYTES;
     int blk = (int)(block_bytes / row_bytes);
-    blk = blk < 16 ? 16 : blk;
+    blk = blk < 16 ? 16 : blk / QMAT_ILV_ROWS * QMAT_ILV_ROWS; /* whole groups of the decode layout */
     rows_job j = {k, w, &v, y, blk, (w->rows + blk - 1) / blk, 0};
     smelt_parallel_for(j.n_blk < threads ? j.n_blk : threads, 1, rows_blocks, &j);
     qxvec_free(&v);

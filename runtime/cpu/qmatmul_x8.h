@@ -54,6 +54,22 @@ typedef struct {
     void *buf;     /* owns all of the above */
 } qxvec;
 
+/* How a decode kernel covers rows [r0, r1) of w four at a time: STEPS(a, b, ilv) runs whole
+ * steps of four rows from a while they fit below b and returns where it stopped, ONE(a, b) runs
+ * rows one at a time. Interleaved rows (qmatmul.h) come in whole groups: a range starting inside
+ * one takes its first rows one at a time, and the rows past the last group are row after row. */
+#define QX_GROUPED(STEPS, ONE)                                                  \
+    do {                                                                        \
+        int r_ = r0;                                                            \
+        if (w->interleaved) {                                                   \
+            int a_ = r_ % 4 ? (r_ / 4 + 1) * 4 : r_, last_ = w->rows / 4 * 4;   \
+            a_ = a_ < r1 ? a_ : r1;                                             \
+            if (r_ < a_) ONE(r_, a_);                                           \
+            r_ = STEPS(a_, r1 < last_ ? r1 : last_, 1);                         \
+        } else r_ = STEPS(r_, r1, 0);                                           \
+        if (r_ < r1) ONE(r_, r1);                                               \
+    } while (0)
+
 /* quantizes one row of x (cols floats) by the rule above into the layout for `bits`-bit weights:
  * q (cols_p bytes), s (cols_p / QX_BLOCK), lane, and for 4 bits nsum and nsum8 (lanes each);
  * scratch holds cols_p bytes */

@@ -70,16 +70,18 @@ INLINE void rows8_t(const qmat *w, int r0, int r1, const qxvec *x, float *y, con
     int n = w->cols, cp = x->cols_p, L = x->lanes;
     const __m256i ones = _mm256_set1_epi16(1);
     for (int r = r0; r < r1; r++) {
-        const int8_t *wq = (const int8_t *)w->q + (size_t)r * n;
+        size_t st;
+        const int8_t *wr = (const int8_t *)qmat_row(w, r, &st);
         __m256 accf[QMAT_MAX_T];
         for (int t = 0; t < T; t++) accf[t] = _mm256_setzero_ps();
         for (int c = 0; c < n; c += 32) {
-            if (c % 64 == 0) _mm_prefetch((const char *)(wq + c) + PREFETCH, _MM_HINT_T0);
+            const int8_t *wq = wr + (size_t)(c / 64) * st + c % 64;
+            if (c % 64 == 0) _mm_prefetch((const char *)wq + PREFETCH / 64 * st, _MM_HINT_T0);
             __m256i wv;
-            if (n - c >= 32) wv = _mm256_loadu_si256((const __m256i *)(wq + c));
+            if (n - c >= 32) wv = _mm256_loadu_si256((const __m256i *)wq);
             else {
                 int8_t tail[32] = {0};
-                memcpy(tail, wq + c, (size_t)(n - c));
+                memcpy(tail, wq, (size_t)(n - c));
                 wv = _mm256_loadu_si256((const __m256i *)tail);
             }
             __m256i aw = _mm256_abs_epi8(wv); /* -128 -> 0x80, which is 128 as the unsigned operand */
@@ -95,39 +97,53 @@ INLINE void rows8_t(const qmat *w, int r0, int r1, const qxvec *x, float *y, con
 }
 
 /* int8 weights, one row of x (decode): four weight rows a step share the activation and lane
- * loads, each prefetching the same part of the next step's rows into L1 and of the rows four steps
- * on into L2 (as the VNNI kernels do); the last rows go through rows8_t */
-INLINE void rows8_1(const qmat *w, int r0, int r1, const qxvec *x, float *y)
+ * loads, rows [r, end) in whole steps (returns where it stopped). Row after row each prefetches
+ * the same part of the next step's rows into L1 and of the rows four steps on into L2; in the
+ * decode layout (one stream) a line ILV_PREFETCH ahead, as the VNNI kernels do. */
+#define ILV_PREFETCH 2048
+INLINE int rows8_steps(const qmat *w, int r, int end, const qxvec *x, float *y, const int ilv)
 {
     int n = w->cols;
     const __m256i ones = _mm256_set1_epi16(1);
-    size_t ahead = (size_t)4 * n + PREFETCH, far = (size_t)16 * n;
-    int r = r0;
-    if (n % 32 == 0)
-        for (; r + 4 <= r1; r += 4) {
-            const int8_t *wr = (const int8_t *)w->q + (size_t)r * n;
-            __m256 f[4];
+    size_t ahead = (size_t)4 * n + PREFETCH, far = (size_t)16 * n, row_step = ilv ? QMAT_ILV_BYTES : (size_t)n, chunk_step = ilv ? 4 * 64 : 64;
+    if (n % 32 != 0) return r;
+    for (; r + 4 <= end; r += 4) {
+        size_t st;
+        const int8_t *wr = (const int8_t *)qmat_row(w, r, &st);
+        __m256 f[4];
 #pragma GCC unroll 4
-            for (int i = 0; i < 4; i++) f[i] = _mm256_setzero_ps();
-            for (int c = 0; c < n; c += 32) {
-                __m256i xv = _mm256_loadu_si256((const __m256i *)(x->q + c));
-                __m256 ls = _mm256_loadu_ps(x->lane + c / 4);
+        for (int i = 0; i < 4; i++) f[i] = _mm256_setzero_ps();
+        for (int c = 0; c < n; c += 32) {
+            __m256i xv = _mm256_loadu_si256((const __m256i *)(x->q + c));
+            __m256 ls = _mm256_loadu_ps(x->lane + c / 4);
 #pragma GCC unroll 4
-                for (int i = 0; i < 4; i++) {
-                    const int8_t *wq = wr + (size_t)i * n + c;
-                    if (c % 64 == 0) {
+            for (int i = 0; i < 4; i++) {
+                const int8_t *wq = wr + (size_t)i * row_step + (size_t)(c / 64) * chunk_step + c % 64;
+                if (c % 64 == 0) {
+                    if (ilv) _mm_prefetch((const char *)wq + ILV_PREFETCH, _MM_HINT_T0);
+                    else {
                         _mm_prefetch((const char *)wq + ahead, _MM_HINT_T0);
                         _mm_prefetch((const char *)wq + far, _MM_HINT_T1);
                     }
-                    __m256i wv = _mm256_loadu_si256((const __m256i *)wq);
-                    __m256i acc = _mm256_madd_epi16(_mm256_maddubs_epi16(_mm256_abs_epi8(wv), _mm256_sign_epi8(xv, wv)), ones);
-                    f[i] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(acc), ls, f[i]);
                 }
+                __m256i wv = _mm256_loadu_si256((const __m256i *)wq);
+                __m256i acc = _mm256_madd_epi16(_mm256_maddubs_epi16(_mm256_abs_epi8(wv), _mm256_sign_epi8(xv, wv)), ones);
+                f[i] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(acc), ls, f[i]);
             }
-#pragma GCC unroll 4
-            for (int i = 0; i < 4; i++) y[r + i] = hsum(f[i]) * w->scale[r + i];
         }
-    if (r < r1) rows8_t(w, r, r1, x, y, 1);
+#pragma GCC unroll 4
+        for (int i = 0; i < 4; i++) y[r + i] = hsum(f[i]) * w->scale[r + i];
+    }
+    return r;
+}
+
+INLINE void rows8_1(const qmat *w, int r0, int r1, const qxvec *x, float *y)
+{
+#define STEPS8(a, b, ilv) rows8_steps(w, a, b, x, y, ilv)
+#define ONE8(a, b) rows8_t(w, a, b, x, y, 1)
+    QX_GROUPED(STEPS8, ONE8);
+#undef STEPS8
+#undef ONE8
 }
 
 /* a per-group value over the 8 lanes of 64 columns (lane k: columns 8k .. 8k + 7) starting in
@@ -149,7 +165,8 @@ INLINE void rows4_t(const qmat *w, int r0, int r1, const qxvec *x, float *y, con
     int n = w->cols, G = w->group, ng = n / G, cp = x->cols_p, L = x->lanes;
     const __m256i m15 = _mm256_set1_epi8(15), flip = _mm256_set1_epi8((char)0x88), ones = _mm256_set1_epi16(1);
     for (int r = r0; r < r1; r++) {
-        const uint8_t *wq = (const uint8_t *)w->q + (size_t)r * (n / 2);
+        size_t st;
+        const uint8_t *wr = qmat_row(w, r, &st);
         const float *sc = w->scale + (size_t)r * ng;
         const uint8_t *zr = asym ? w->zero + (size_t)r * ng : NULL;
         __m256 accf[QMAT_MAX_T];
@@ -157,9 +174,10 @@ INLINE void rows4_t(const qmat *w, int r0, int r1, const qxvec *x, float *y, con
         /* g: the group at column c, off: c's place in it (no division in the loop) */
         for (int c = 0, g = 0, off = 0; c < n; c += 64) { /* half a chunk: 32 bytes */
             int h = (c / 64) & 1, c0 = c - 64 * h; /* the chunk's first column */
-            if (!h) _mm_prefetch((const char *)(wq + c / 2) + PREFETCH, _MM_HINT_T0); /* a line a chunk */
-            __m256i wv = n - c >= 64 ? _mm256_loadu_si256((const __m256i *)(wq + c / 2))
-                                     : _mm256_inserti128_si256(_mm256_setzero_si256(), _mm_loadu_si128((const __m128i *)(wq + c / 2)), 0);
+            const uint8_t *wq = wr + (size_t)(c / QX_CHUNK) * st + 32 * h;
+            if (!h) _mm_prefetch((const char *)wq + PREFETCH / 64 * st, _MM_HINT_T0); /* a line a chunk */
+            __m256i wv = n - c >= 64 ? _mm256_loadu_si256((const __m256i *)wq)
+                                     : _mm256_inserti128_si256(_mm256_setzero_si256(), _mm_loadu_si128((const __m128i *)wq), 0);
             if (!asym) wv = _mm256_xor_si256(wv, flip); /* two's complement nibble -> q + 8 */
             __m256i lo = _mm256_and_si256(wv, m15), hi = _mm256_and_si256(_mm256_srli_epi16(wv, 4), m15);
             __m256 swv = spread_ps(sc, g, G, ng);
@@ -182,17 +200,17 @@ INLINE void rows4_t(const qmat *w, int r0, int r1, const qxvec *x, float *y, con
 }
 
 /* One row of x (decode): four weight rows a step share the activation loads, lane scales and
- * sums, with the prefetches of rows8_1; the last rows (and rows of a length not a multiple of
- * 128) go through rows4_t */
-INLINE void rows4_1(const qmat *w, int r0, int r1, const qxvec *x, float *y, const int asym)
+ * sums, with the prefetches of rows8_steps; rows [r, end) in whole steps (rows of a length not a
+ * multiple of 128 all go through rows4_t) */
+INLINE int rows4_steps(const qmat *w, int r, int end, const qxvec *x, float *y, const int asym, const int ilv)
 {
     int n = w->cols, G = w->group, ng = n / G, rb = n / 2;
     const __m256i m15 = _mm256_set1_epi8(15), flip = _mm256_set1_epi8((char)0x88), ones = _mm256_set1_epi16(1);
-    size_t ahead = (size_t)4 * rb + PREFETCH, far = (size_t)16 * rb;
-    int r = r0;
+    size_t ahead = (size_t)4 * rb + PREFETCH, far = (size_t)16 * rb, row_step = ilv ? QMAT_ILV_BYTES : (size_t)rb, chunk_step = ilv ? 4 * 64 : 64;
     if (n % QX_CHUNK == 0)
-        for (; r + 4 <= r1; r += 4) {
-            const uint8_t *wr = (const uint8_t *)w->q + (size_t)r * rb;
+        for (; r + 4 <= end; r += 4) {
+            size_t st;
+            const uint8_t *wr = qmat_row(w, r, &st);
             const float *sr = w->scale + (size_t)r * ng;
             const uint8_t *zr = asym ? w->zero + (size_t)r * ng : NULL;
             __m256 f[4];
@@ -206,8 +224,9 @@ INLINE void rows4_1(const qmat *w, int r0, int r1, const qxvec *x, float *y, con
                 __m256 ls = _mm256_loadu_ps(x->lane + c / 8);
 #pragma GCC unroll 4
                 for (int i = 0; i < 4; i++) {
-                    const uint8_t *wq = wr + (size_t)i * rb + c / 2;
-                    if (!h) {
+                    const uint8_t *wq = wr + (size_t)i * row_step + (size_t)(c / QX_CHUNK) * chunk_step + 32 * h;
+                    if (!h && ilv) _mm_prefetch((const char *)wq + ILV_PREFETCH, _MM_HINT_T0);
+                    else if (!h) {
                         _mm_prefetch((const char *)wq + ahead, _MM_HINT_T0);
                         _mm_prefetch((const char *)wq + far, _MM_HINT_T1);
                     }
@@ -225,7 +244,16 @@ INLINE void rows4_1(const qmat *w, int r0, int r1, const qxvec *x, float *y, con
 #pragma GCC unroll 4
             for (int i = 0; i < 4; i++) y[r + i] = hsum(f[i]);
         }
-    if (r < r1) rows4_t(w, r, r1, x, y, 1, asym);
+    return r;
+}
+
+INLINE void rows4_1(const qmat *w, int r0, int r1, const qxvec *x, float *y, const int asym)
+{
+#define STEPS4(a, b, ilv) rows4_steps(w, a, b, x, y, asym, ilv)
+#define ONE4(a, b) rows4_t(w, a, b, x, y, 1, asym)
+    QX_GROUPED(STEPS4, ONE4);
+#undef STEPS4
+#undef ONE4
 }
 
 #define BY_T(CALL)             \

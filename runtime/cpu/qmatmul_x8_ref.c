@@ -23,18 +23,22 @@ static void quant_ref(const float *x, int cols, int cols_p, int bits, int8_t *ou
     qx_layout(cols_p, bits, q, out, s, lane, nsum, nsum8);
 }
 
+/* byte j of a row at base with the given chunk stride (qmat_row) */
+#define BYTE(base, stride, j) (base)[(size_t)(j) / QMAT_ILV_BYTES * (stride) + (size_t)(j) % QMAT_ILV_BYTES]
+
 static void rows8_ref(const qmat *w, int r0, int r1, const qxvec *x, float *y)
 {
     int n = w->cols, nb = x->cols_p / QX_BLOCK;
     for (int r = r0; r < r1; r++) {
-        const int8_t *wq = (const int8_t *)w->q + (size_t)r * n;
+        size_t stride;
+        const uint8_t *wq = qmat_row(w, r, &stride);
         for (int t = 0; t < x->T; t++) {
             const int8_t *xq = x->q + (size_t)t * x->cols_p;
             const float *s = x->s + (size_t)t * nb;
             float total = 0;
             for (int b = 0; b * QX_BLOCK < n; b++) {
                 int32_t dot = 0;
-                for (int c = b * QX_BLOCK; c < (b + 1) * QX_BLOCK && c < n; c++) dot += (int32_t)wq[c] * xq[c];
+                for (int c = b * QX_BLOCK; c < (b + 1) * QX_BLOCK && c < n; c++) dot += (int32_t)(int8_t)BYTE(wq, stride, c) * xq[c];
                 total += s[b] * (float)dot;
             }
             y[(size_t)t * w->rows + r] = total * w->scale[r];
@@ -46,7 +50,8 @@ static void rows4_ref(const qmat *w, int r0, int r1, const qxvec *x, float *y)
 {
     int n = w->cols, G = w->group, ng = n / G, nb = x->cols_p / QX_BLOCK;
     for (int r = r0; r < r1; r++) {
-        const uint8_t *wq = (const uint8_t *)w->q + (size_t)r * (n / 2);
+        size_t stride;
+        const uint8_t *wq = qmat_row(w, r, &stride);
         for (int t = 0; t < x->T; t++) {
             const int8_t *xq = x->q + (size_t)t * x->cols_p;
             const float *s = x->s + (size_t)t * nb;
@@ -57,7 +62,7 @@ static void rows4_ref(const qmat *w, int r0, int r1, const qxvec *x, float *y)
                 for (int b = g * G / QX_BLOCK; b < (g + 1) * G / QX_BLOCK; b++) {
                     int32_t dot = 0, xsum = 0;
                     for (int c = b * QX_BLOCK; c < (b + 1) * QX_BLOCK; c++) {
-                        int u = (wq[c >> 1] >> ((c & 1) * 4)) & 15;
+                        int u = (BYTE(wq, stride, c >> 1) >> ((c & 1) * 4)) & 15;
                         if (!w->zero) u ^= 8; /* two's complement nibble -> q + 8 */
                         int xv = xq[qx4_pos(c)];
                         dot += u * xv;

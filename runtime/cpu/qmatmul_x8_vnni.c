@@ -72,13 +72,15 @@ INLINE void rows8_t(const qmat *w, int r0, int r1, const qxvec *x, float *y, con
     int n = w->cols, cp = x->cols_p, L = x->lanes;
     const __m512i zero = _mm512_setzero_si512();
     for (int r = r0; r < r1; r++) {
-        const int8_t *wq = (const int8_t *)w->q + (size_t)r * n;
+        size_t st;
+        const int8_t *wr = (const int8_t *)qmat_row(w, r, &st);
         __m512 accf[QMAT_MAX_T];
         for (int t = 0; t < T; t++) accf[t] = _mm512_setzero_ps();
         for (int c = 0; c < n; c += 64) {
-            _mm_prefetch((const char *)(wq + c) + PREFETCH, _MM_HINT_T0);
-            _mm_prefetch((const char *)(wq + c) + PREFETCH_FAR, _MM_HINT_T1);
-            __m512i wv = n - c >= 64 ? _mm512_loadu_si512((const void *)(wq + c)) : _mm512_maskz_loadu_epi8(((__mmask64)1 << (n - c)) - 1, wq + c);
+            const int8_t *wq = wr + (size_t)(c / 64) * st; /* chunk c / 64 of the row */
+            _mm_prefetch((const char *)wq + PREFETCH / 64 * st, _MM_HINT_T0);
+            _mm_prefetch((const char *)wq + PREFETCH_FAR / 64 * st, _MM_HINT_T1);
+            __m512i wv = n - c >= 64 ? _mm512_loadu_si512((const void *)wq) : _mm512_maskz_loadu_epi8(((__mmask64)1 << (n - c)) - 1, wq);
             __m512i aw = _mm512_abs_epi8(wv); /* -128 -> 0x80, which is 128 as the unsigned operand */
             __mmask64 neg = _mm512_movepi8_mask(wv);
 #pragma GCC unroll 8
@@ -94,15 +96,19 @@ INLINE void rows8_t(const qmat *w, int r0, int r1, const qxvec *x, float *y, con
 }
 
 /* int8 weights, one row of x (decode): four weight rows a step share the activation and lane
- * loads; the last rows go through rows8_t. Prefetches as in rows4_1. */
-INLINE void rows8_1(const qmat *w, int r0, int r1, const qxvec *x, float *y)
+ * loads, rows [r, end) in whole steps; returns where it stopped. Row after row each of the four
+ * rows prefetches the next step's same chunk and a bit beyond, and into L2 four steps ahead; in
+ * the decode layout the four rows are one stream and a prefetch a line ILV_PREFETCH ahead is all
+ * it takes (more, or into L2 too, measured slower). */
+#define ILV_PREFETCH 2048
+INLINE int rows8_steps(const qmat *w, int r, int end, const qxvec *x, float *y, const int ilv)
 {
     int n = w->cols;
     const __m512i zero = _mm512_setzero_si512();
-    size_t ahead = (size_t)4 * n + PREFETCH, far = (size_t)16 * n;
-    int r = r0;
-    for (; r + 4 <= r1; r += 4) {
-        const int8_t *wr = (const int8_t *)w->q + (size_t)r * n;
+    size_t ahead = (size_t)4 * n + PREFETCH, far = (size_t)16 * n, row_step = ilv ? QMAT_ILV_BYTES : (size_t)n, chunk_step = ilv ? 4 * 64 : 64;
+    for (; r + 4 <= end; r += 4) {
+        size_t st;
+        const int8_t *wr = (const int8_t *)qmat_row(w, r, &st);
         __m512 f[4];
 #pragma GCC unroll 4
         for (int i = 0; i < 4; i++) f[i] = _mm512_setzero_ps();
@@ -112,10 +118,13 @@ INLINE void rows8_1(const qmat *w, int r0, int r1, const qxvec *x, float *y)
             __m512 ls = _mm512_loadu_ps(x->lane + c / 4);
 #pragma GCC unroll 4
             for (int i = 0; i < 4; i++) {
-                const int8_t *wq = wr + (size_t)i * n + c;
-                _mm_prefetch((const char *)wq + ahead, _MM_HINT_T0);
-                _mm_prefetch((const char *)wq + far, _MM_HINT_T1);
-                __m512i wv = _mm512_maskz_loadu_epi8(m, wq);
+                const int8_t *wq = wr + (size_t)i * row_step + (size_t)(c / 64) * chunk_step;
+                if (ilv) _mm_prefetch((const char *)wq + ILV_PREFETCH, _MM_HINT_T0);
+                else {
+                    _mm_prefetch((const char *)wq + ahead, _MM_HINT_T0);
+                    _mm_prefetch((const char *)wq + far, _MM_HINT_T1);
+                }
+                __m512i wv = ilv ? _mm512_loadu_si512((const void *)wq) : _mm512_maskz_loadu_epi8(m, wq);
                 __m512i xs = _mm512_mask_sub_epi8(xv, _mm512_movepi8_mask(wv), zero, xv);
                 __m512i acc = _mm512_dpbusd_epi32(zero, _mm512_abs_epi8(wv), xs);
                 f[i] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(acc), ls, f[i]);
@@ -124,7 +133,16 @@ INLINE void rows8_1(const qmat *w, int r0, int r1, const qxvec *x, float *y)
 #pragma GCC unroll 4
         for (int i = 0; i < 4; i++) y[r + i] = _mm512_reduce_add_ps(f[i]) * w->scale[r + i];
     }
-    if (r < r1) rows8_t(w, r, r1, x, y, 1);
+    return r;
+}
+
+INLINE void rows8_1(const qmat *w, int r0, int r1, const qxvec *x, float *y)
+{
+#define STEPS8(a, b, ilv) rows8_steps(w, a, b, x, y, ilv)
+#define ONE8(a, b) rows8_t(w, a, b, x, y, 1)
+    QX_GROUPED(STEPS8, ONE8);
+#undef STEPS8
+#undef ONE8
 }
 
 /* A per-group value over the 16 lanes of a 128-column chunk (lane k: columns 8k .. 8k + 7):
@@ -151,7 +169,8 @@ INLINE void rows4_t(const qmat *w, int r0, int r1, const qxvec *x, float *y, con
     int n = w->cols, G = w->group, ng = n / G, cp = x->cols_p, L = x->lanes, per = gc == 0 ? 1 : gc == 1 ? 2 : 4;
     const __m512i m15 = _mm512_set1_epi8(15), eight = _mm512_set1_epi8(8);
     for (int r = r0; r < r1; r++) {
-        const uint8_t *wq = (const uint8_t *)w->q + (size_t)r * (n / 2);
+        size_t st;
+        const uint8_t *wr = qmat_row(w, r, &st);
         const float *sc = w->scale + (size_t)r * ng;
         const uint8_t *zr = asym ? w->zero + (size_t)r * ng : NULL;
         __m512 accf[QMAT_MAX_T];
@@ -160,9 +179,10 @@ INLINE void rows4_t(const qmat *w, int r0, int r1, const qxvec *x, float *y, con
          * in the loop: G is only known at run time) */
         for (int c = 0, g0 = 0, off = 0; c < n; c += QX_CHUNK) {
             int nbytes = (n - c) / 2;
-            _mm_prefetch((const char *)(wq + c / 2) + PREFETCH, _MM_HINT_T0); /* a line a chunk */
-            _mm_prefetch((const char *)(wq + c / 2) + PREFETCH_FAR, _MM_HINT_T1);
-            __m512i wv = nbytes >= 64 ? _mm512_loadu_si512((const void *)(wq + c / 2)) : _mm512_maskz_loadu_epi8(((__mmask64)1 << nbytes) - 1, wq + c / 2);
+            const uint8_t *wq = wr + (size_t)(c / QX_CHUNK) * st; /* a line a chunk */
+            _mm_prefetch((const char *)wq + PREFETCH / 64 * st, _MM_HINT_T0);
+            _mm_prefetch((const char *)wq + PREFETCH_FAR / 64 * st, _MM_HINT_T1);
+            __m512i wv = nbytes >= 64 ? _mm512_loadu_si512((const void *)wq) : _mm512_maskz_loadu_epi8(((__mmask64)1 << nbytes) - 1, wq);
             __m512i lo, hi;
             if (asym) lo = _mm512_and_si512(wv, m15), hi = _mm512_and_si512(_mm512_srli_epi16(wv, 4), m15);
             else { /* (n & 15) ^ 8: the two's complement nibble as q + 8, one ternary-logic op */
@@ -190,20 +210,22 @@ INLINE void rows4_t(const qmat *w, int r0, int r1, const qxvec *x, float *y, con
 }
 
 /* One row of x (decode): NR weight rows a step share the activation loads, the lane scales and
- * sums and the loop's bookkeeping; the last rows go through rows4_t. */
+ * sums and the loop's bookkeeping, rows [r, end) in whole steps; returns where it stopped.
+ * Prefetches as in rows8_steps. */
 #define NR 4
-INLINE void rows4_1(const qmat *w, int r0, int r1, const qxvec *x, float *y, const int gc, const int asym)
+INLINE int rows4_steps(const qmat *w, int r, int end, const qxvec *x, float *y, const int gc, const int asym, const int ilv)
 {
     int n = w->cols, G = w->group, ng = n / G, per = gc == 0 ? 1 : gc == 1 ? 2 : 4, rb = n / 2;
     const __m512i m15 = _mm512_set1_epi8(15), eight = _mm512_set1_epi8(8);
     const int32_t *nsum = asym ? x->nsum : x->nsum8;
-    /* each of the NR rows fetches the same chunk of the next step's rows and a bit beyond: a
-     * plain PREFETCH ahead would land in the next of the rows being read (measured, one thread,
-     * cold 4096 x 4096: 9.7 -> 12 GB/s) */
+    /* row after row, each of the NR rows fetches the same chunk of the next step's rows and a bit
+     * beyond: a plain PREFETCH ahead would land in the next of the rows being read (measured, one
+     * thread, cold 4096 x 4096: 9.7 -> 12 GB/s) */
     size_t ahead = (size_t)NR * rb + PREFETCH, far = (size_t)4 * NR * rb; /* into L2, four steps ahead */
-    int r = r0;
-    for (; r + NR <= r1; r += NR) {
-        const uint8_t *wr = (const uint8_t *)w->q + (size_t)r * rb;
+    size_t row_step = ilv ? QMAT_ILV_BYTES : (size_t)rb, chunk_step = ilv ? NR * 64 : 64;
+    for (; r + NR <= end; r += NR) {
+        size_t st;
+        const uint8_t *wr = qmat_row(w, r, &st);
         const float *sr = w->scale + (size_t)r * ng;
         const uint8_t *zr = asym ? w->zero + (size_t)r * ng : NULL;
         __m512 f[NR];
@@ -217,10 +239,13 @@ INLINE void rows4_1(const qmat *w, int r0, int r1, const qxvec *x, float *y, con
             __mmask64 m = nbytes >= 64 ? ~(__mmask64)0 : ((__mmask64)1 << nbytes) - 1;
 #pragma GCC unroll 4
             for (int i = 0; i < NR; i++) {
-                const uint8_t *wq = wr + (size_t)i * rb + c / 2;
-                _mm_prefetch((const char *)wq + ahead, _MM_HINT_T0);
-                _mm_prefetch((const char *)wq + far, _MM_HINT_T1);
-                __m512i v = _mm512_maskz_loadu_epi8(m, wq), lo, hi;
+                const uint8_t *wq = wr + (size_t)i * row_step + (size_t)(c / QX_CHUNK) * chunk_step;
+                if (ilv) _mm_prefetch((const char *)wq + ILV_PREFETCH, _MM_HINT_T0);
+                else {
+                    _mm_prefetch((const char *)wq + ahead, _MM_HINT_T0);
+                    _mm_prefetch((const char *)wq + far, _MM_HINT_T1);
+                }
+                __m512i v = ilv ? _mm512_loadu_si512((const void *)wq) : _mm512_maskz_loadu_epi8(m, wq), lo, hi;
                 if (asym) lo = _mm512_and_si512(v, m15), hi = _mm512_and_si512(_mm512_srli_epi16(v, 4), m15);
                 else lo = _mm512_ternarylogic_epi32(v, m15, eight, 0x6a), hi = _mm512_ternarylogic_epi32(_mm512_srli_epi16(v, 4), m15, eight, 0x6a);
                 __m512i acc = asym ? _mm512_mullo_epi32(spread_u8(zr + (size_t)i * ng + g0, gn, gc), ns) : ns;
@@ -233,7 +258,16 @@ INLINE void rows4_1(const qmat *w, int r0, int r1, const qxvec *x, float *y, con
 #pragma GCC unroll 4
         for (int i = 0; i < NR; i++) y[r + i] = _mm512_reduce_add_ps(f[i]);
     }
-    if (r < r1) rows4_t(w, r, r1, x, y, 1, gc, asym);
+    return r;
+}
+
+INLINE void rows4_1(const qmat *w, int r0, int r1, const qxvec *x, float *y, const int gc, const int asym)
+{
+#define STEPS4(a, b, ilv) rows4_steps(w, a, b, x, y, gc, asym, ilv)
+#define ONE4(a, b) rows4_t(w, a, b, x, y, 1, gc, asym)
+    QX_GROUPED(STEPS4, ONE4);
+#undef STEPS4
+#undef ONE4
 }
 
 /* one specialization a row count of x (the accumulators stay in registers) */

@@ -48,6 +48,6 @@ void gx_dequant(const gx_qweight *w, int64_t numel, float *out)
 
 bool gx_qmat_rows(const gx_qweight *w, const int8_t *rows, int64_t N, int64_t K, const float *x, int64_t T, float *y)
 {
-    qmat m = {8, (int)N, (int)K, (int)K, rows, w->scale, NULL};
+    qmat m = {8, (int)N, (int)K, (int)K, rows, w->scale, NULL, false};
     return qmat_mul(&m, x, (int)T, y);
 }

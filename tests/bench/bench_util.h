@@ -77,30 +77,48 @@ static inline void bw_triad(void *p, int64_t begin, int64_t end)
     }
 }
 
-/* Best read-only and triad bandwidth (GB/s) over `runs` passes of buffers of `mib` MiB each. */
-static inline void bandwidth(int runs, int mib, double *read_gbs, double *triad_gbs)
+/* Buffers of `mib` MiB each for bw_pass, first touched on the threads that read them. */
+static inline bw_ctx bw_open(int mib)
 {
     bw_ctx x = {.n = (int64_t)mib << 17};
     int64_t chunks = (x.n + BW_CHUNK - 1) / BW_CHUNK;
     x.a = malloc((size_t)x.n * 8), x.b = malloc((size_t)x.n * 8), x.c = malloc((size_t)x.n * 8), x.d = malloc((size_t)x.n * 8);
     x.sums = calloc((size_t)chunks, sizeof *x.sums);
     if (!x.a || !x.b || !x.c || !x.d || !x.sums) die(SMELT_ERR(SMELT_E_NOMEM, "bandwidth buffers of %d MiB", mib));
-    smelt_parallel_for(chunks, 1, bw_init, &x); /* first touch on the threads that read */
-    double best_r = 1e30, best_t = 1e30;
-    for (int r = 0; r < runs; r++) {
-        double t0 = smelt_now();
-        smelt_parallel_for(chunks, 1, bw_sum, &x);
-        double t1 = smelt_now();
-        smelt_parallel_for(chunks, 1, bw_triad, &x);
-        double t2 = smelt_now();
-        best_r = t1 - t0 < best_r ? t1 - t0 : best_r;
-        best_t = t2 - t1 < best_t ? t2 - t1 : best_t;
-    }
-    volatile uint64_t sink = x.sums[chunks - 1] + (uint64_t)x.d[x.n / 2];
+    smelt_parallel_for(chunks, 1, bw_init, &x);
+    return x;
+}
+
+static inline void bw_close(bw_ctx *x) { free(x->a), free(x->b), free(x->c), free(x->d), free(x->sums); }
+
+/* One read-only pass and one triad pass (GB/s); returns the larger, the roofline. */
+static inline double bw_pass(bw_ctx *x, double *read_gbs, double *triad_gbs)
+{
+    int64_t chunks = (x->n + BW_CHUNK - 1) / BW_CHUNK;
+    double t0 = smelt_now();
+    smelt_parallel_for(chunks, 1, bw_sum, x);
+    double t1 = smelt_now();
+    smelt_parallel_for(chunks, 1, bw_triad, x);
+    double t2 = smelt_now();
+    volatile uint64_t sink = x->sums[chunks - 1] + (uint64_t)x->d[x->n / 2];
     (void)sink;
-    *read_gbs = (double)x.n * 8 / best_r / 1e9;
-    *triad_gbs = (double)x.n * 8 * 3 / best_t / 1e9; /* STREAM's count: 2 reads + 1 write */
-    free(x.a), free(x.b), free(x.c), free(x.d), free(x.sums);
+    *read_gbs = (double)x->n * 8 / (t1 - t0) / 1e9;
+    *triad_gbs = (double)x->n * 8 * 3 / (t2 - t1) / 1e9; /* STREAM's count: 2 reads + 1 write */
+    return *read_gbs > *triad_gbs ? *read_gbs : *triad_gbs;
+}
+
+/* Best read-only and triad bandwidth (GB/s) over `runs` passes of buffers of `mib` MiB each. */
+static inline void bandwidth(int runs, int mib, double *read_gbs, double *triad_gbs)
+{
+    bw_ctx x = bw_open(mib);
+    *read_gbs = *triad_gbs = 0;
+    for (int r = 0; r < runs; r++) {
+        double rd, tr;
+        bw_pass(&x, &rd, &tr);
+        *read_gbs = rd > *read_gbs ? rd : *read_gbs;
+        *triad_gbs = tr > *triad_gbs ? tr : *triad_gbs;
+    }
+    bw_close(&x);
 }
 
 static inline void tokens(int32_t *tok, int n, int vocab, int salt)

@@ -32,7 +32,7 @@ typedef struct {
 
 static test_mat make(int bits, int rows, int cols, int group, bool asym)
 {
-    test_mat m = {{bits, rows, cols, bits == 8 ? cols : group, NULL, NULL, NULL}, NULL, NULL, NULL, NULL};
+    test_mat m = {{bits, rows, cols, bits == 8 ? cols : group, NULL, NULL, NULL, false}, NULL, NULL, NULL, NULL};
     int ng = cols / m.w.group;
     m.wf = malloc((size_t)rows * cols * sizeof(float));
     for (size_t i = 0; i < (size_t)rows * cols; i++) m.wf[i] = frand() * (1 + (float)(i % 7));

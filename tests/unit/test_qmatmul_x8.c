@@ -9,7 +9,8 @@
  *     the int8 grid);
  *   - the reference against dequantize-then-multiply in double within the bound of the
  *     activation rounding: |y - y_exact| <= sum_c |w_c| * s_b(c) / 2 (+ f32 rounding);
- *   - what falls back to the float kernels (more than QMAT_MAX_T rows, other 4-bit groups). */
+ *   - what falls back to the float kernels (more than QMAT_MAX_T rows, other 4-bit groups);
+ *   - the decode layout (interleaved rows): the same floats bit for bit as row after row. */
 #include <math.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -50,7 +51,7 @@ typedef struct {
 
 static test_mat make(int bits, int rows, int cols, int group, bool asym)
 {
-    test_mat m = {{bits, rows, cols, bits == 8 ? cols : group, NULL, NULL, NULL}, NULL, NULL, NULL, NULL};
+    test_mat m = {{bits, rows, cols, bits == 8 ? cols : group, NULL, NULL, NULL, false}, NULL, NULL, NULL, NULL};
     int ng = cols / m.w.group;
     m.wf = malloc((size_t)rows * cols * sizeof(float));
     for (size_t i = 0; i < (size_t)rows * cols; i++) m.wf[i] = frand() * (1 + (float)(i % 7));
@@ -212,7 +213,7 @@ static void check_exact(int bits, int rows, int cols, int group, bool asym)
         int v = (int)(urand() % 255) - 127;
         x[i] = (float)(i % cols % 32 == 5 ? 127 : v) / 64.0f;
     }
-    qmat w = {bits, rows, cols, G, q, scale, zero};
+    qmat w = {bits, rows, cols, G, q, scale, zero, false};
     const qx_kernels *ks[3];
     int nk = kernel_sets(ks);
     float *ref = malloc((size_t)T * rows * sizeof *ref), *got = malloc((size_t)T * rows * sizeof *got);
@@ -258,9 +259,89 @@ static void fallbacks(void **state)
     free(x), free(a), free(b);
 }
 
+/* The decode layout (qmatmul.h) holds the same bytes in another order: every kernel gives the same
+ * floats bit for bit as on the rows one after another, for whole ranges and for ranges that start
+ * or end inside a group of four rows (a thread's block), and past the last whole group; the
+ * dequantization reads it back the same; the float path takes it through dequantize + sgemm. */
+static void check_interleaved(int bits, int rows, int cols, int group, bool asym)
+{
+    test_mat m = make(bits, rows, cols, group, asym);
+    assert_true(qmat_can_interleave(&m.w));
+    size_t bytes = qmat_row_bytes(&m.w) * (size_t)rows;
+    uint8_t *q = malloc(bytes);
+    qmat_interleave(&m.w, q);
+    qmat iw = m.w;
+    iw.q = q;
+    iw.interleaved = true;
+    assert_false(qmat_can_interleave(&iw));
+    size_t rb = qmat_row_bytes(&m.w);
+    if (rb > QMAT_ILV_BYTES) assert_memory_not_equal(q, m.q, bytes); /* it did move the bytes (a row of one chunk stays put) */
+    /* row r's first chunk lands at its group's start plus r % 4 chunks */
+    assert_memory_equal(q + (size_t)(rows / 4 - 1) * 4 * rb + 3 * QMAT_ILV_BYTES, (uint8_t *)m.q + (size_t)(rows / 4 * 4 - 1) * rb, QMAT_ILV_BYTES);
+    float *a = malloc((size_t)rows * cols * sizeof *a), *b = malloc((size_t)rows * cols * sizeof *b);
+    qmat_dequant_rows(&m.w, 1, rows, a);
+    qmat_dequant_rows(&iw, 1, rows, b);
+    assert_memory_equal(a, b, (size_t)(rows - 1) * cols * sizeof *a);
+    const int T = 12;
+    float *x = malloc((size_t)T * cols * sizeof *x), *ya = malloc((size_t)T * rows * sizeof *ya), *yb = malloc((size_t)T * rows * sizeof *yb);
+    for (int i = 0; i < T * cols; i++) x[i] = frand();
+    const qx_kernels *ks[3];
+    int nk = kernel_sets(ks);
+    const int ranges[][2] = {{0, rows}, {1, rows - 1}, {5, 6}, {2, 7}, {rows / 4 * 4 - 1, rows}};
+    for (int k = 0; k < nk; k++)
+        for (int t = 1; t <= QMAT_MAX_T; t += 3) {
+            qxvec v;
+            assert_true(qxvec_make(&v, ks[k], x, t, cols, bits));
+            for (size_t i = 0; i < sizeof ranges / sizeof ranges[0]; i++) {
+                int r0 = ranges[i][0], r1 = ranges[i][1];
+                if (r1 > rows || r0 >= r1) continue;
+                memset(ya, 0, (size_t)t * rows * sizeof *ya), memset(yb, 0, (size_t)t * rows * sizeof *yb);
+                (bits == 8 ? ks[k]->rows8 : ks[k]->rows4)(&m.w, r0, r1, &v, ya);
+                (bits == 8 ? ks[k]->rows8 : ks[k]->rows4)(&iw, r0, r1, &v, yb);
+                for (int j = 0; j < t * rows; j++)
+                    if (ya[j] != yb[j])
+                        fail_msg("%s w%d %dx%d g%d %s, T %d, rows [%d, %d): y[%d] = %.9g interleaved, %.9g row after row", ks[k]->name, bits, rows, cols,
+                                 m.w.group, asym ? "asym" : "sym", t, r0, r1, j, yb[j], ya[j]);
+            }
+            qxvec_free(&v);
+            assert_true(qmat_mul_x8_with(ks[k], &m.w, x, t, ya)); /* threaded, whole */
+            assert_true(qmat_mul_x8_with(ks[k], &iw, x, t, yb));
+            assert_memory_equal(ya, yb, (size_t)t * rows * sizeof *ya);
+        }
+    assert_true(qmat_mul(&m.w, x, T, ya)); /* many rows: dequantize + sgemm either way */
+    assert_true(qmat_mul(&iw, x, T, yb));
+    assert_memory_equal(ya, yb, (size_t)T * rows * sizeof *ya);
+    assert_true(qmat_mul(&iw, x, 2, yb)); /* few rows: the float kernels read rows in order, so the same path */
+    for (int j = 0; j < 2 * rows; j++) assert_float_equal(yb[j], ya[j], 1e-5 * (1 + fabsf(ya[j])));
+    free(q), free(a), free(b), free(x), free(ya), free(yb);
+    drop(&m);
+}
+
+static void interleaved(void **state)
+{
+    (void)state;
+    check_interleaved(8, 13, 192, 0, false);
+    check_interleaved(8, 4, 64, 0, false);
+    check_interleaved(4, 9, 256, 32, false);
+    check_interleaved(4, 22, 384, 64, true);
+    check_interleaved(4, 8, 128, 128, false);
+    check_interleaved(4, 37, 512, 128, true);
+    check_interleaved(4, 11, 512, 256, false);
+    /* rows of part of a chunk, or fewer than a group, stay row after row */
+    test_mat m = make(8, 8, 96, 0, false);
+    assert_false(qmat_can_interleave(&m.w));
+    drop(&m);
+    m = make(4, 8, 96, 32, true);
+    assert_false(qmat_can_interleave(&m.w));
+    drop(&m);
+    m = make(4, 3, 256, 128, false);
+    assert_false(qmat_can_interleave(&m.w));
+    drop(&m);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {cmocka_unit_test(quantizer), cmocka_unit_test(kernels_match_reference), cmocka_unit_test(kernels_exact),
-                                       cmocka_unit_test(fallbacks)};
+                                       cmocka_unit_test(fallbacks), cmocka_unit_test(interleaved)};
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

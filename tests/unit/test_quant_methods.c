@@ -88,7 +88,7 @@ typedef struct {
 
 static qmat view(qbuf *b, const quant_scheme *s)
 {
-    return (qmat){s->bits, ROWS, COLS, s->bits == 8 ? COLS : s->group, b->q, b->scale, s->asym ? b->zero : NULL};
+    return (qmat){s->bits, ROWS, COLS, s->bits == 8 ? COLS : s->group, b->q, b->scale, s->asym ? b->zero : NULL, false};
 }
 
 static double rtn_error(layer *L, const quant_scheme *s)
