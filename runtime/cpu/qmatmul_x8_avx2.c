@@ -2,8 +2,8 @@
  * vectors, each vpdpbusd spelled vpmaddubsw (u8 x s8 pairs to int16: at most 2 * 15 * 127 for
  * nibbles, 2 * 128 * 127 for int8 weights, so no saturation) then vpmaddwd by ones (int16 pairs
  * to int32). A 128-column chunk of 4-bit weights is two 32-byte halves; int8 weights take |w| and
- * x with w's sign (vpsignb). One row of x (decode) runs four weight rows a step with prefetches
- * into L1 and L2, as the VNNI kernels do. */
+ * x with w's sign (vpsignb). One row of x (decode) runs four weight rows a step with the VNNI
+ * kernels' prefetches, and reads either layout of qmatmul.h as they do. */
 #include "runtime/cpu/qmatmul_x8.h"
 
 #if defined(__x86_64__) && defined(__GNUC__)

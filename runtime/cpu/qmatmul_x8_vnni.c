@@ -5,7 +5,9 @@
  * conversion to float and one FMA a chunk apply the 16 lanes' block scales times the group scales.
  * int8: vpdpbusd wants unsigned bytes first, so it takes |w| and x with w's sign. Each row of x
  * (up to QMAT_MAX_T) keeps its own accumulator and shares the unpacked weights; one row of x
- * (decode) runs four weight rows a step instead. Weights are prefetched 2 KiB ahead. */
+ * (decode) runs four weight rows a step instead, in the engine's decode layout (qmatmul.h) one
+ * sequential stream. Any row is read through qmat_row (either layout); weights are prefetched
+ * 2 KiB ahead. */
 #include "runtime/cpu/qmatmul_x8.h"
 
 #if defined(__x86_64__) && defined(__GNUC__)
