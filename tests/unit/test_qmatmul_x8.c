@@ -321,6 +321,9 @@ static void interleaved(void **state)
 {
     (void)state;
     check_interleaved(8, 13, 192, 0, false);
+    check_interleaved(8, 35, 128, 0, false); /* enough rows for four streams at once (16 rows a step), and some left */
+    check_interleaved(4, 41, 256, 32, true);
+    check_interleaved(4, 70, 256, 64, false);
     check_interleaved(8, 4, 64, 0, false);
     check_interleaved(4, 9, 256, 32, false);
     check_interleaved(4, 22, 384, 64, true);
