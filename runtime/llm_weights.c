@@ -96,7 +96,7 @@ static smelt_err *bind_quantized(llm_engine *e, const char *node, const smelt_te
     ptrdiff_t idx = t - e->m->tensors;
     if (l->x8 && qmat_x8_supported(&l->qm) && qmat_can_interleave(&l->qm)) {
         if (!e->owned[idx]) {
-            void *ilv = malloc(qmat_row_bytes(&l->qm) * (size_t)out);
+            void *ilv = malloc(qmat_interleaved_bytes(&l->qm));
             if (!ilv) return SMELT_ERR(SMELT_E_NOMEM, "weight '%s': out of memory repacking for decode", t->name);
             qmat_interleave(&l->qm, ilv);
             e->owned[idx] = ilv;

@@ -41,7 +41,7 @@ bool qmat_can_interleave(const qmat *w) { return !w->interleaved && w->rows >= Q
 
 void qmat_interleave(const qmat *w, void *dst)
 {
-    size_t rb = qmat_row_bytes(w), stride;
+    size_t rb = qmat_row_bytes(w), stride, ng = (size_t)(w->cols / w->group);
     qmat out = *w;
     out.q = dst;
     out.interleaved = true;
@@ -49,6 +49,12 @@ void qmat_interleave(const qmat *w, void *dst)
         const uint8_t *src = (const uint8_t *)w->q + (size_t)r * rb;
         uint8_t *d = (uint8_t *)qmat_row(&out, r, &stride);
         for (size_t j = 0; j < rb; j += QMAT_ILV_BYTES) memcpy(d + j / QMAT_ILV_BYTES * stride, src + j, QMAT_ILV_BYTES);
+    }
+    for (int r = 0; r < w->rows / QMAT_ILV_ROWS * QMAT_ILV_ROWS; r += QMAT_ILV_ROWS) {
+        uint8_t *h = (uint8_t *)qmat_group_header(&out, r);
+        memset(h, 0, qmat_ilv_header_bytes(w));
+        memcpy(h, w->scale + (size_t)r * ng, QMAT_ILV_ROWS * ng * sizeof(float));
+        if (w->zero) memcpy(h + QMAT_ILV_ROWS * ng * sizeof(float), w->zero + (size_t)r * ng, QMAT_ILV_ROWS * ng);
     }
 }
 

@@ -30,36 +30,64 @@ typedef struct {
     bool interleaved;    /* q in the decode layout below instead of row after row */
 } qmat;
 
-/* The decode layout (interleaved): the rows in groups of QMAT_ILV_ROWS, each group's bytes stored
- * QMAT_ILV_BYTES of row 0, the same columns of rows 1, 2 and 3, then the next QMAT_ILV_BYTES of
- * row 0, and so on; the rows past the last whole group stay row after row. A group is then one
- * sequential stream: the int8-activation kernels read four rows a step, and with the rows apart
+/* The decode layout (interleaved): the rows in groups of QMAT_ILV_ROWS, each group a header and
+ * then its bytes: QMAT_ILV_BYTES of row 0, the same columns of rows 1, 2 and 3, then the next
+ * QMAT_ILV_BYTES of row 0, and so on. The header holds the group's scales ([4][groups] f32) and,
+ * asymmetric, its zero points ([4][groups] u8), padded to whole cache lines. The rows past the
+ * last whole group follow row after row, without one. A group is then one sequential stream,
+ * scales included: the int8-activation kernels read four rows a step, and with the rows apart
  * the hardware prefetchers see four streams of 2 KiB (a 4096-column 4-bit row) that end before
- * they ramp up (measured, 2 threads, cold 4096 x 4096 4-bit: 0.72 of the memory roofline row
- * after row, 0.85-0.93 interleaved). Only where a row is whole chunks (qmat_can_interleave); the
- * engine repacks a copy of each quantized weight it runs through those kernels. Scales and zero
- * points keep their [rows][groups] order. */
+ * they ramp up, and with the scales apart two more small streams (measured, 2 threads, cold
+ * 4096 x 4096 4-bit: 0.72 of the memory roofline row after row, 0.85-0.93 interleaved, and
+ * scales and zero points from cache instead of their arrays 1.14x sym, 1.44x asym). Only where a
+ * row is whole chunks (qmat_can_interleave); the engine repacks a copy of each quantized weight
+ * it runs through those kernels, and scale and zero keep pointing at the [rows][groups] arrays
+ * (the other kernels read those). */
 #define QMAT_ILV_ROWS 4
 #define QMAT_ILV_BYTES 64
 
 /* bytes a row of q */
 static inline size_t qmat_row_bytes(const qmat *w) { return w->bits == 8 ? (size_t)w->cols : (size_t)w->cols / 2; }
 
+/* bytes of a group's header in the decode layout */
+static inline size_t qmat_ilv_header_bytes(const qmat *w)
+{
+    size_t ng = (size_t)(w->cols / w->group), h = QMAT_ILV_ROWS * ng * (sizeof(float) + (w->zero ? 1 : 0));
+    return (h + QMAT_ILV_BYTES - 1) / QMAT_ILV_BYTES * QMAT_ILV_BYTES;
+}
+
+/* bytes of q in the decode layout */
+static inline size_t qmat_interleaved_bytes(const qmat *w)
+{
+    return (size_t)(w->rows / QMAT_ILV_ROWS) * qmat_ilv_header_bytes(w) + (size_t)w->rows * qmat_row_bytes(w);
+}
+
+/* The header of the group holding row r (decode layout, r in a whole group): scales, then zero
+ * points, [QMAT_ILV_ROWS][groups] each. */
+static inline const uint8_t *qmat_group_header(const qmat *w, int r)
+{
+    size_t g = (size_t)(r / QMAT_ILV_ROWS);
+    return (const uint8_t *)w->q + g * (qmat_ilv_header_bytes(w) + QMAT_ILV_ROWS * qmat_row_bytes(w));
+}
+
 /* Where row r is: byte j at base + (j / QMAT_ILV_BYTES) * (*stride) + j % QMAT_ILV_BYTES. */
 static inline const uint8_t *qmat_row(const qmat *w, int r, size_t *stride)
 {
     size_t rb = qmat_row_bytes(w);
-    if (w->interleaved && r < w->rows / QMAT_ILV_ROWS * QMAT_ILV_ROWS) {
-        *stride = (size_t)QMAT_ILV_ROWS * QMAT_ILV_BYTES;
-        return (const uint8_t *)w->q + (size_t)(r / QMAT_ILV_ROWS) * QMAT_ILV_ROWS * rb + (size_t)(r % QMAT_ILV_ROWS) * QMAT_ILV_BYTES;
+    int whole = w->rows / QMAT_ILV_ROWS * QMAT_ILV_ROWS;
+    if (!w->interleaved) {
+        *stride = QMAT_ILV_BYTES;
+        return (const uint8_t *)w->q + (size_t)r * rb;
     }
     *stride = QMAT_ILV_BYTES;
-    return (const uint8_t *)w->q + (size_t)r * rb;
+    if (r >= whole) return (const uint8_t *)w->q + (size_t)(whole / QMAT_ILV_ROWS) * qmat_ilv_header_bytes(w) + (size_t)r * rb;
+    *stride = (size_t)QMAT_ILV_ROWS * QMAT_ILV_BYTES;
+    return qmat_group_header(w, r) + qmat_ilv_header_bytes(w) + (size_t)(r % QMAT_ILV_ROWS) * QMAT_ILV_BYTES;
 }
 
 /* Whether w (row after row) can take the decode layout: rows of whole chunks, a whole group. */
 bool qmat_can_interleave(const qmat *w);
-/* Writes w's q (row after row) in the decode layout into dst (qmat_row_bytes * rows bytes). */
+/* Writes w (row after row) in the decode layout into dst (qmat_interleaved_bytes). */
 void qmat_interleave(const qmat *w, void *dst);
 
 /* The kernel for rows [r0, r1) of W against T (≤ QMAT_MAX_T) vectors; xsum[t][g] holds the sum of

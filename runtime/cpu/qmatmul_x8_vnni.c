@@ -115,10 +115,12 @@ INLINE int rows8_steps(const qmat *w, int r, int end, const qxvec *x, float *y, 
     for (int k = 0; k < runs; k++) {
         int rr[STREAMS];
         const int8_t *wr[STREAMS];
+        const float *scs[STREAMS]; /* in the decode layout from the group's header */
         for (int j = 0; j < S; j++) {
             size_t st;
             rr[j] = r + 4 * (k + j * runs);
             wr[j] = (const int8_t *)qmat_row(w, rr[j], &st);
+            scs[j] = ilv ? (const float *)(const void *)qmat_group_header(w, rr[j]) : w->scale + rr[j];
         }
         __m512 f[4 * STREAMS];
 #pragma GCC unroll 16
@@ -142,7 +144,7 @@ INLINE int rows8_steps(const qmat *w, int r, int end, const qxvec *x, float *y, 
             }
         }
 #pragma GCC unroll 16
-        for (int i = 0; i < 4 * S; i++) y[rr[i / 4] + i % 4] = _mm512_reduce_add_ps(f[i]) * w->scale[rr[i / 4] + i % 4];
+        for (int i = 0; i < 4 * S; i++) y[rr[i / 4] + i % 4] = _mm512_reduce_add_ps(f[i]) * scs[i / 4][i % 4];
     }
     return r + 4 * S * runs;
 }
@@ -175,7 +177,35 @@ INLINE __m512i spread_u8(const uint8_t *v, int n, int gc)
     return _mm512_permutexvar_epi32(spread_idx(gc), _mm512_cvtepu8_epi32(_mm_maskz_loadu_epi8((__mmask16)((1u << n) - 1), v)));
 }
 
-INLINE void rows4_t(const qmat *w, int r0, int r1, const qxvec *x, float *y, const int T, const int gc, const int asym)
+/* Asymmetric zero points out of the loop: a row's term -z * (sum of x) is, group by group,
+ * z_g * scale_g * xz_g with xz_g = sum over the group's lanes of lane scale * nsum (x's alone,
+ * made once a call), so the loop spends no multiply and spread on it. Returns
+ * sum_g z_g * scale_g * xz_g for one row. */
+#define ZP_MAX_GROUPS 1024
+INLINE float zero_point_term(const uint8_t *z, const float *sc, const float *xz, int ng)
+{
+    __m512 acc = _mm512_setzero_ps();
+    for (int g = 0; g < ng; g += 16) {
+        __mmask16 m = ng - g >= 16 ? 0xffff : (__mmask16)((1u << (ng - g)) - 1);
+        __m512 zf = _mm512_cvtepi32_ps(_mm512_cvtepu8_epi32(_mm_maskz_loadu_epi8(m, z + g)));
+        acc = _mm512_fmadd_ps(_mm512_mul_ps(zf, _mm512_maskz_loadu_ps(m, sc + g)), _mm512_maskz_loadu_ps(m, xz + g), acc);
+    }
+    return _mm512_reduce_add_ps(acc);
+}
+
+/* xz_g of zero_point_term for groups of G columns (8 columns a lane) */
+INLINE void zero_point_sums(const qxvec *x, int G, int ng, float *xz)
+{
+    int lanes = G / 8;
+    for (int g = 0; g < ng; g++) {
+        float s = 0;
+        for (int l = g * lanes; l < (g + 1) * lanes; l++) s += x->lane[l] * (float)x->nsum[l];
+        xz[g] = s;
+    }
+}
+
+/* T rows of x, a weight row at a time; xz as in rows4_steps (only with T = 1) */
+INLINE void rows4_t(const qmat *w, int r0, int r1, const qxvec *x, float *y, const int T, const int gc, const int asym, const float *xz)
 {
     int n = w->cols, G = w->group, ng = n / G, cp = x->cols_p, L = x->lanes, per = gc == 0 ? 1 : gc == 1 ? 2 : 4;
     const __m512i m15 = _mm512_set1_epi8(15), eight = _mm512_set1_epi8(8);
@@ -208,7 +238,7 @@ INLINE void rows4_t(const qmat *w, int r0, int r1, const qxvec *x, float *y, con
 #pragma GCC unroll 8
             for (int t = 0; t < T; t++) {
                 const int8_t *xq = x->q + (size_t)t * cp + c;
-                __m512i acc = asym ? _mm512_mullo_epi32(zv, _mm512_loadu_si512((const void *)(x->nsum + (size_t)t * L + c / 8)))
+                __m512i acc = asym ? xz ? _mm512_setzero_si512() : _mm512_mullo_epi32(zv, _mm512_loadu_si512((const void *)(x->nsum + (size_t)t * L + c / 8)))
                                    : _mm512_loadu_si512((const void *)(x->nsum8 + (size_t)t * L + c / 8));
                 acc = _mm512_dpbusd_epi32(acc, lo, _mm512_loadu_si512((const void *)xq));
                 acc = _mm512_dpbusd_epi32(acc, hi, _mm512_loadu_si512((const void *)(xq + 64)));
@@ -216,14 +246,16 @@ INLINE void rows4_t(const qmat *w, int r0, int r1, const qxvec *x, float *y, con
                 accf[t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(acc), ls, accf[t]);
             }
         }
-        for (int t = 0; t < T; t++) y[(size_t)t * w->rows + r] = _mm512_reduce_add_ps(accf[t]);
+        for (int t = 0; t < T; t++) y[(size_t)t * w->rows + r] = _mm512_reduce_add_ps(accf[t]) + (asym && xz ? zero_point_term(zr, sc, xz, ng) : 0.0f);
     }
 }
 
 /* One row of x (decode): NR weight rows a step share the activation loads, the lane scales and
- * sums and the loop's bookkeeping; rows, streams and prefetches as in rows8_steps. */
+ * sums and the loop's bookkeeping; rows, streams and prefetches as in rows8_steps. xz: the
+ * zero-point sums of zero_point_term (asymmetric weights). */
 #define NR 4
-INLINE int rows4_steps(const qmat *w, int r, int end, const qxvec *x, float *y, const int gc, const int asym, const int ilv, const int S)
+INLINE int rows4_steps(const qmat *w, int r, int end, const qxvec *x, float *y, const int gc, const int asym, const int ilv, const int S,
+                       const float *xz)
 {
     int runs = (end - r) / NR / S, n = w->cols, G = w->group, ng = n / G, per = gc == 0 ? 1 : gc == 1 ? 2 : 4, rb = n / 2;
     const __m512i m15 = _mm512_set1_epi8(15), eight = _mm512_set1_epi8(8);
@@ -235,11 +267,15 @@ INLINE int rows4_steps(const qmat *w, int r, int end, const qxvec *x, float *y, 
     size_t row_step = ilv ? QMAT_ILV_BYTES : (size_t)rb, chunk_step = ilv ? NR * 64 : 64;
     for (int k = 0; k < runs; k++) {
         int rr[STREAMS];
-        const uint8_t *wr[STREAMS];
+        const uint8_t *wr[STREAMS], *zs[STREAMS];
+        const float *scs[STREAMS]; /* the step's scales (and zero points): in the decode layout, its group's header */
         for (int j = 0; j < S; j++) {
             size_t st;
             rr[j] = r + NR * (k + j * runs);
             wr[j] = qmat_row(w, rr[j], &st);
+            const uint8_t *h = ilv ? qmat_group_header(w, rr[j]) : NULL;
+            scs[j] = ilv ? (const float *)(const void *)h : w->scale + (size_t)rr[j] * ng;
+            zs[j] = !asym ? NULL : ilv ? h + (size_t)NR * ng * sizeof(float) : w->zero + (size_t)rr[j] * ng;
         }
         __m512 f[NR * STREAMS];
 #pragma GCC unroll 16
@@ -253,7 +289,6 @@ INLINE int rows4_steps(const qmat *w, int r, int end, const qxvec *x, float *y, 
 #pragma GCC unroll 16
             for (int i = 0; i < NR * S; i++) {
                 const uint8_t *wq = wr[i / NR] + (size_t)(i % NR) * row_step + (size_t)(c / QX_CHUNK) * chunk_step;
-                size_t row = (size_t)rr[i / NR] + i % NR;
                 if (ilv) _mm_prefetch((const char *)wq + ILV_PREFETCH, _MM_HINT_T0);
                 else {
                     _mm_prefetch((const char *)wq + ahead, _MM_HINT_T0);
@@ -262,24 +297,36 @@ INLINE int rows4_steps(const qmat *w, int r, int end, const qxvec *x, float *y, 
                 __m512i v = ilv ? _mm512_loadu_si512((const void *)wq) : _mm512_maskz_loadu_epi8(m, wq), lo, hi;
                 if (asym) lo = _mm512_and_si512(v, m15), hi = _mm512_and_si512(_mm512_srli_epi16(v, 4), m15);
                 else lo = _mm512_ternarylogic_epi32(v, m15, eight, 0x6a), hi = _mm512_ternarylogic_epi32(_mm512_srli_epi16(v, 4), m15, eight, 0x6a);
-                __m512i acc = asym ? _mm512_mullo_epi32(spread_u8(w->zero + row * ng + g0, gn, gc), ns) : ns;
+                __m512i acc = asym ? _mm512_setzero_si512() : ns;
                 acc = _mm512_dpbusd_epi32(_mm512_dpbusd_epi32(acc, lo, xe), hi, xo);
-                f[i] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(acc), _mm512_mul_ps(ls, spread_ps(w->scale + row * ng + g0, gn, gc)), f[i]);
+                f[i] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(acc), _mm512_mul_ps(ls, spread_ps(scs[i / NR] + (size_t)(i % NR) * ng + g0, gn, gc)), f[i]);
             }
             if (gc != 0) g0 += per;
             else if ((off += QX_CHUNK) == G) off = 0, g0++;
         }
 #pragma GCC unroll 16
-        for (int i = 0; i < NR * S; i++) y[rr[i / NR] + i % NR] = _mm512_reduce_add_ps(f[i]);
+        for (int i = 0; i < NR * S; i++) {
+            size_t row = (size_t)rr[i / NR] + i % NR;
+            size_t at = (size_t)(i % NR) * ng;
+            y[row] = _mm512_reduce_add_ps(f[i]) + (asym ? zero_point_term(zs[i / NR] + at, scs[i / NR] + at, xz, ng) : 0.0f);
+        }
     }
     return r + NR * S * runs;
 }
 
 INLINE void rows4_1(const qmat *w, int r0, int r1, const qxvec *x, float *y, const int gc, const int asym)
 {
-#define STEPS4(a, b, ilv) \
-    ((ilv) ? rows4_steps(w, rows4_steps(w, a, b, x, y, gc, asym, 1, STREAMS), b, x, y, gc, asym, 1, 1) : rows4_steps(w, a, b, x, y, gc, asym, 0, 1))
-#define ONE4(a, b) rows4_t(w, a, b, x, y, 1, gc, asym)
+    int ng = w->cols / w->group;
+    float xz_buf[ZP_MAX_GROUPS], *xz = asym ? xz_buf : NULL;
+    if (asym && ng > ZP_MAX_GROUPS) { /* rows of over 32768 columns: the zero points in the loop */
+        rows4_t(w, r0, r1, x, y, 1, gc, asym, NULL);
+        return;
+    }
+    if (xz) zero_point_sums(x, w->group, ng, xz);
+#define STEPS4(a, b, ilv)                                                                                                   \
+    ((ilv) ? rows4_steps(w, rows4_steps(w, a, b, x, y, gc, asym, 1, STREAMS, xz), b, x, y, gc, asym, 1, 1, xz) \
+           : rows4_steps(w, a, b, x, y, gc, asym, 0, 1, xz))
+#define ONE4(a, b) rows4_t(w, a, b, x, y, 1, gc, asym, xz)
     QX_GROUPED(STEPS4, ONE4);
 #undef STEPS4
 #undef ONE4
@@ -305,12 +352,12 @@ TARGET static void rows8_vnni(const qmat *w, int r0, int r1, const qxvec *x, flo
 #undef R8
 }
 
-#define R4S0(T_) ((T_) == 1 ? rows4_1(w, r0, r1, x, y, 0, 0) : rows4_t(w, r0, r1, x, y, T_, 0, 0))
-#define R4S1(T_) ((T_) == 1 ? rows4_1(w, r0, r1, x, y, 1, 0) : rows4_t(w, r0, r1, x, y, T_, 1, 0))
-#define R4S2(T_) ((T_) == 1 ? rows4_1(w, r0, r1, x, y, 2, 0) : rows4_t(w, r0, r1, x, y, T_, 2, 0))
-#define R4A0(T_) ((T_) == 1 ? rows4_1(w, r0, r1, x, y, 0, 1) : rows4_t(w, r0, r1, x, y, T_, 0, 1))
-#define R4A1(T_) ((T_) == 1 ? rows4_1(w, r0, r1, x, y, 1, 1) : rows4_t(w, r0, r1, x, y, T_, 1, 1))
-#define R4A2(T_) ((T_) == 1 ? rows4_1(w, r0, r1, x, y, 2, 1) : rows4_t(w, r0, r1, x, y, T_, 2, 1))
+#define R4S0(T_) ((T_) == 1 ? rows4_1(w, r0, r1, x, y, 0, 0) : rows4_t(w, r0, r1, x, y, T_, 0, 0, NULL))
+#define R4S1(T_) ((T_) == 1 ? rows4_1(w, r0, r1, x, y, 1, 0) : rows4_t(w, r0, r1, x, y, T_, 1, 0, NULL))
+#define R4S2(T_) ((T_) == 1 ? rows4_1(w, r0, r1, x, y, 2, 0) : rows4_t(w, r0, r1, x, y, T_, 2, 0, NULL))
+#define R4A0(T_) ((T_) == 1 ? rows4_1(w, r0, r1, x, y, 0, 1) : rows4_t(w, r0, r1, x, y, T_, 0, 1, NULL))
+#define R4A1(T_) ((T_) == 1 ? rows4_1(w, r0, r1, x, y, 1, 1) : rows4_t(w, r0, r1, x, y, T_, 1, 1, NULL))
+#define R4A2(T_) ((T_) == 1 ? rows4_1(w, r0, r1, x, y, 2, 1) : rows4_t(w, r0, r1, x, y, T_, 2, 1, NULL))
 
 TARGET static void rows4_vnni(const qmat *w, int r0, int r1, const qxvec *x, float *y)
 {

@@ -144,14 +144,16 @@ static void bench_matvec(int rows, int cols, int runs)
          * the decode layout the engine gives them (qmatmul.h) */
         for (int path = 0; path < 2; path++) {
             if (path == 1 && qmat_can_interleave(&qm[0])) {
-                uint8_t *tmp = malloc(qb);
-                if (!tmp) die(SMELT_ERR(SMELT_E_NOMEM, "interleaving"));
+                size_t ib = qmat_interleaved_bytes(&qm[0]);
+                uint8_t *ic = malloc(ib * nq);
+                if (!ic) die(SMELT_ERR(SMELT_E_NOMEM, "interleaving"));
                 for (int c = 0; c < nq; c++) {
-                    qmat_interleave(&qm[c], tmp);
-                    memcpy(qc + qb * c, tmp, qb);
+                    qmat_interleave(&qm[c], ic + ib * c);
+                    qm[c].q = ic + ib * c;
                     qm[c].interleaved = true;
                 }
-                free(tmp);
+                free(qc);
+                qc = ic; /* freed below */
             }
             paired pq;
             for (int r = -1; r < runs; r++) {

@@ -267,17 +267,24 @@ static void check_interleaved(int bits, int rows, int cols, int group, bool asym
 {
     test_mat m = make(bits, rows, cols, group, asym);
     assert_true(qmat_can_interleave(&m.w));
-    size_t bytes = qmat_row_bytes(&m.w) * (size_t)rows;
+    size_t bytes = qmat_interleaved_bytes(&m.w), rb = qmat_row_bytes(&m.w), ng = (size_t)(cols / m.w.group);
+    size_t header = (4 * ng * (asym ? 5 : 4) + 63) / 64 * 64;
+    assert_int_equal(bytes, (size_t)rows * rb + (size_t)(rows / 4) * header);
     uint8_t *q = malloc(bytes);
     qmat_interleave(&m.w, q);
     qmat iw = m.w;
     iw.q = q;
     iw.interleaved = true;
     assert_false(qmat_can_interleave(&iw));
-    size_t rb = qmat_row_bytes(&m.w);
-    if (rb > QMAT_ILV_BYTES) assert_memory_not_equal(q, m.q, bytes); /* it did move the bytes (a row of one chunk stays put) */
-    /* row r's first chunk lands at its group's start plus r % 4 chunks */
-    assert_memory_equal(q + (size_t)(rows / 4 - 1) * 4 * rb + 3 * QMAT_ILV_BYTES, (uint8_t *)m.q + (size_t)(rows / 4 * 4 - 1) * rb, QMAT_ILV_BYTES);
+    /* the last whole group: its header (scales, then zero points), then row 3's first chunk three
+     * chunks in; the first row past it right after, row after row */
+    const uint8_t *g = q + (size_t)(rows / 4 - 1) * (header + 4 * rb);
+    int r3 = rows / 4 * 4 - 1;
+    assert_memory_equal(g, m.scale + (size_t)(r3 - 3) * ng, 4 * ng * sizeof(float));
+    if (asym) assert_memory_equal(g + 4 * ng * sizeof(float), m.zero + (size_t)(r3 - 3) * ng, 4 * ng);
+    assert_memory_equal(g + header + 3 * QMAT_ILV_BYTES, (uint8_t *)m.q + (size_t)r3 * rb, QMAT_ILV_BYTES);
+    if (rb > QMAT_ILV_BYTES) assert_memory_not_equal(g + header + QMAT_ILV_BYTES, (uint8_t *)m.q + (size_t)(r3 - 3) * rb + QMAT_ILV_BYTES, QMAT_ILV_BYTES);
+    if (rows % 4) assert_memory_equal(g + header + 4 * rb, (uint8_t *)m.q + (size_t)(r3 + 1) * rb, rb);
     float *a = malloc((size_t)rows * cols * sizeof *a), *b = malloc((size_t)rows * cols * sizeof *b);
     qmat_dequant_rows(&m.w, 1, rows, a);
     qmat_dequant_rows(&iw, 1, rows, b);
