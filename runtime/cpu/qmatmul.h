@@ -75,11 +75,8 @@ static inline const uint8_t *qmat_row(const qmat *w, int r, size_t *stride)
 {
     size_t rb = qmat_row_bytes(w);
     int whole = w->rows / QMAT_ILV_ROWS * QMAT_ILV_ROWS;
-    if (!w->interleaved) {
-        *stride = QMAT_ILV_BYTES;
-        return (const uint8_t *)w->q + (size_t)r * rb;
-    }
     *stride = QMAT_ILV_BYTES;
+    if (!w->interleaved) return (const uint8_t *)w->q + (size_t)r * rb;
     if (r >= whole) return (const uint8_t *)w->q + (size_t)(whole / QMAT_ILV_ROWS) * qmat_ilv_header_bytes(w) + (size_t)r * rb;
     *stride = (size_t)QMAT_ILV_ROWS * QMAT_ILV_BYTES;
     return qmat_group_header(w, r) + qmat_ilv_header_bytes(w) + (size_t)(r % QMAT_ILV_ROWS) * QMAT_ILV_BYTES;

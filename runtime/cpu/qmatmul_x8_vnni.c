@@ -232,7 +232,7 @@ INLINE void rows4_t(const qmat *w, int r0, int r1, const qxvec *x, float *y, con
             }
             int gn = ng - g0 < per ? ng - g0 : per;
             __m512 swv = spread_ps(sc + g0, gn, gc);
-            __m512i zv = asym ? spread_u8(zr + g0, gn, gc) : _mm512_setzero_si512();
+            __m512i zv = asym && !xz ? spread_u8(zr + g0, gn, gc) : _mm512_setzero_si512(); /* zero points in the loop */
             if (gc != 0) g0 += per;
             else if ((off += QX_CHUNK) == G) off = 0, g0++;
 #pragma GCC unroll 8
